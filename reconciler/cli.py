@@ -1,0 +1,268 @@
+"""Command line. The only module that prints or exits.
+
+Exit codes: 0 success (or no changes), 1 error, 2 changes pending (plan --detailed-exitcode).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import click
+
+from reconciler import __version__
+from reconciler.apply import Applier
+from reconciler.backends import BackendOptions, choose_backend, open_client, sandbox_path
+from reconciler.clicktime.client import ClickTimeClient
+from reconciler.config.loader import Configuration, load_configuration
+from reconciler.diff import build_plan, touched_fingerprints
+from reconciler.errors import ApplyError, ConfigError, PlanRefused, ReconcilerError
+from reconciler.export import write_export
+from reconciler.live import fetch_live
+from reconciler.model import Key, Kind
+from reconciler.plan import Change, Plan
+from reconciler.render import render, summary_line
+from reconciler.render.text import change_lines, Styler
+from reconciler.sandbox.emulator import Emulator
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def use_color(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def fail(message: str) -> None:
+    click.echo(click.style("Error: ", fg="red", bold=True) + message if use_color(sys.stderr) else
+               f"Error: {message}", err=True)
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the project's errors into messages and exit code 1; nothing else is caught."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as error:
+            for problem in error.problems:
+                click.echo(str(problem), err=True)
+            count = len(error.problems)
+            fail(f"{count} problem{'s' if count != 1 else ''} found; nothing was changed")
+            sys.exit(EXIT_ERROR)
+        except ApplyError as error:
+            for label in error.outcome.applied:
+                click.echo(f"  applied: {label}", err=True)
+            fail(str(error))
+            click.echo(f"{len(error.outcome.applied)} change(s) applied before the failure; "
+                       "run plan again to see what remains.", err=True)
+            sys.exit(EXIT_ERROR)
+        except ReconcilerError as error:
+            fail(str(error))
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--sandbox", "sandbox", metavar="PATH", default=None,
+                           help="Sandbox database (default: $RECONCILER_SANDBOX or .reconciler/sandbox.sqlite3).")(command)
+    command = click.option("--backend", default=None,
+                           help="Backend (default: $RECONCILER_BACKEND, the settings file, or sandbox).")(command)
+    return command
+
+
+config_dir = click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+
+
+class Session:
+    """A backend connection plus the configuration it serves; closed on exit."""
+
+    def __init__(self, backend_flag: str | None, sandbox: str | None, settings_backend: str | None) -> None:
+        self.backend = choose_backend(backend_flag, settings_backend)
+        self.client: ClickTimeClient = open_client(self.backend, BackendOptions(sandbox_path(sandbox)))
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.client.close()
+
+
+def assignments_needed(config: Configuration) -> dict[Key, set[str]]:
+    return {key: set(job.assignments) for key, job in config.desired.objects[Kind.JOB].items()
+            if job.assignments and not job.absent}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reconciler")
+def main() -> None:
+    """GitOps for ClickTime: validate YAML, plan the difference to the live account, apply it."""
+
+
+@main.command()
+@config_dir
+@handle_errors
+def validate(directory: Path) -> None:
+    """Check the configuration (schema and references) without contacting any backend."""
+    config = load_configuration(directory)
+    if config.dangling:
+        raise ConfigError([ref.problem() for ref in config.dangling])
+    count = sum(len(objs) for objs in config.desired.objects.values())
+    click.echo(f"{directory}: valid ({len(config.files)} file(s), {count} object(s)).")
+
+
+def make_plan(directory: Path, backend: str | None, sandbox: str | None) -> tuple[Plan, Configuration]:
+    config = load_configuration(directory)
+    with Session(backend, sandbox, config.settings.backend) as session:
+        live = fetch_live(session.client, assignments_needed(config))
+        return build_plan(config, live, session.backend), config
+
+
+@main.command()
+@config_dir
+@backend_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply --plan`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
+@handle_errors
+def plan(directory: Path, backend: str | None, sandbox: str | None, fmt: str, out: Path | None,
+         detailed_exitcode: bool) -> None:
+    """Show what apply would change. Read-only."""
+    the_plan, _ = make_plan(directory, backend, sandbox)
+    click.echo(render(the_plan, fmt, color=use_color()), nl=False)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(the_plan.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        click.echo(f"Plan saved to {out}.", err=True)
+    if detailed_exitcode and not the_plan.empty:
+        sys.exit(EXIT_CHANGES)
+
+
+def confirm_or_refuse(yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ReconcilerError("refusing to apply without confirmation: no terminal to ask on; pass --yes")
+    if not click.confirm("Apply these changes?", default=False):
+        raise ReconcilerError("apply cancelled; nothing was changed")
+
+
+def run_apply(session: Session, the_plan: Plan, live: Any, yes: bool) -> None:
+    click.echo(render(the_plan, "text", color=use_color()), nl=False)
+    if the_plan.empty:
+        return
+    confirm_or_refuse(yes)
+    style = Styler(use_color())
+
+    def report(change: Change) -> None:
+        click.echo(change_lines(change, style)[0].replace("  ", "  applied: ", 1))
+
+    outcome = Applier(session.client, live, report).apply(the_plan)
+    click.echo(f"Apply complete: {len(outcome.applied)} change(s) applied.")
+
+
+@main.command()
+@config_dir
+@backend_options
+@click.option("--plan", "plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Apply exactly this saved plan (refused if the account changed under it).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@handle_errors
+def apply(directory: Path, backend: str | None, sandbox: str | None, plan_file: Path | None, yes: bool) -> None:
+    """Apply the configuration to the account (shows the plan and asks first)."""
+    if plan_file is None:
+        config = load_configuration(directory)
+        with Session(backend, sandbox, config.settings.backend) as session:
+            live = fetch_live(session.client, assignments_needed(config))
+            run_apply(session, build_plan(config, live, session.backend), live, yes)
+        return
+    try:
+        saved = Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ReconcilerError(f"{plan_file}: not a plan file this version can read ({error})")
+    with Session(backend or saved.backend, sandbox, None) as session:
+        touched: dict[Key, set[str]] = {}
+        for change in saved.changes:
+            if change.list_name:
+                touched.setdefault(change.key, set()).add(change.list_name)
+        live = fetch_live(session.client, touched)
+        current = touched_fingerprints(saved.changes, live)
+        drifted = sorted(k for k, v in saved.fingerprints.items() if current.get(k) != v)
+        if drifted:
+            raise PlanRefused(f"{plan_file}: the account changed since the plan was made; these objects differ: "
+                              f"{', '.join(drifted)}. Make a new plan.")
+        run_apply(session, saved, live, yes)
+
+
+@main.command(name="import")
+@backend_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Directory to write the configuration into.")
+@click.option("--force", is_flag=True, help="Write even if the directory already holds YAML files.")
+@handle_errors
+def import_(backend: str | None, sandbox: str | None, out: Path, force: bool) -> None:
+    """Write the live account as a configuration directory."""
+    existing = [p for p in out.glob("*.y*ml") if p.name != "reconciler.yaml"] if out.is_dir() else []
+    if existing and not force:
+        raise ReconcilerError(f"{out} already holds {len(existing)} YAML file(s) ({existing[0].name}, ...); "
+                              "choose an empty directory or pass --force")
+    with Session(backend, sandbox, None) as session:
+        live = fetch_live(session.client, all_assignments=True)
+    for path in write_export(live, out):
+        click.echo(f"wrote {path}")
+    for kind, count in live.unkeyed.items():
+        click.echo(f"warning: {count} {kind.section} without a client were not imported (they have no natural key)",
+                   err=True)
+
+
+@main.group()
+def sandbox() -> None:
+    """Manage the embedded sandbox account."""
+
+
+def sandbox_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--sandbox", "sandbox_file", metavar="PATH", default=None,
+                        help="Sandbox database (default: $RECONCILER_SANDBOX or .reconciler/sandbox.sqlite3).")(command)
+
+
+@sandbox.command()
+@sandbox_option
+@handle_errors
+def reset(sandbox_file: str | None) -> None:
+    """Start over with a fresh account: company settings, owner, and the nine default tasks."""
+    path = sandbox_path(sandbox_file)
+    emulator = Emulator.open(str(path))
+    try:
+        emulator.reset()
+    finally:
+        emulator.close()
+    click.echo(f"Sandbox at {path} reset to a new account.")
+
+
+@sandbox.command()
+@sandbox_option
+@handle_errors
+def show(sandbox_file: str | None) -> None:
+    """Summarise what the sandbox account holds."""
+    path = sandbox_path(sandbox_file)
+    emulator = Emulator.open(str(path))
+    try:
+        info: Mapping[str, Any] = emulator.summary()
+    finally:
+        emulator.close()
+    click.echo(f"Sandbox: {path}")
+    click.echo(f"Company: {info['company'].get('Name')} (JobRestrictionMethod={info['company'].get('JobRestrictionMethod')}, "
+               f"TaskRestrictionMethod={info['company'].get('TaskRestrictionMethod')})")
+    for collection, counts in info["counts"].items():
+        click.echo(f"  {collection:<8} {counts['active']:>6} active  {counts['inactive']:>6} inactive")
+    click.echo(f"  time entries: {info['time_entries']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""The one ClickTime API v2 client and the transports it runs over."""

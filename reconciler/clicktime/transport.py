@@ -1,0 +1,40 @@
+"""The seam between the ClickTime client and how its requests travel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # below the API root, e.g. "/Jobs" or "/Jobs/abc/Tasks"
+    query: tuple[tuple[str, str], ...] = ()
+    body: Any = None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Any = None  # parsed JSON, or None for an empty body
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Transport(Protocol):
+    def send(self, request: Request) -> Response: ...
+
+    def close(self) -> None: ...
+
+
+class SandboxTransport:
+    """In-process calls into the emulator: no network, same requests and responses."""
+
+    def __init__(self, emulator: Any) -> None:
+        self.emulator = emulator
+
+    def send(self, request: Request) -> Response:
+        return self.emulator.handle(request)
+
+    def close(self) -> None:
+        self.emulator.close()

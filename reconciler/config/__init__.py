@@ -1,0 +1,1 @@
+"""Desired state: located YAML loading, settings, schema and reference checks."""

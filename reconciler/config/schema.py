@@ -1,0 +1,131 @@
+"""JSON Schema checks with messages that say where and what, in the user's words."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+from jsonschema import Draft202012Validator, FormatChecker
+
+from reconciler.config.yamlfile import LocatedDocument
+from reconciler.errors import Problem
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """A schema from the installed package, or from the source tree's schemas/ when not installed."""
+    try:
+        text = resources.files("reconciler.schemas").joinpath(name).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        text = (Path(__file__).resolve().parents[2] / "schemas" / name).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> Draft202012Validator:
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def check_document(document: LocatedDocument, schema_name: str) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in validator(schema_name).iter_errors(document.data):
+        problems.extend(_explain(error, document))
+    return problems
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"text ({value!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+_EXPECTED = {"string": "text", "boolean": "true or false", "object": "a mapping", "array": "a list",
+             "number": "a number", "null": "nothing"}
+
+
+def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterator[Problem]:
+    path = tuple(error.absolute_path)
+    field = str(path[-1]) if path else "file"
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        for extra in sorted(set(error.instance) - set(allowed)):
+            hint = difflib.get_close_matches(extra, allowed, n=1, cutoff=0.6)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (known fields: {', '.join(allowed)})"
+            what = "section" if not path else "field"
+            yield Problem(doc.where((*path, extra), key=True), f"unknown {what} '{extra}'{suggestion}")
+        return
+    if _is_key_error(error):
+        # propertyNames: the offending key itself is the instance; point at the key.
+        key = str(error.instance)
+        yield Problem(doc.where((*path, key), key=True), _key_message(kind, key, error))
+        return
+    where = doc.where(path)
+    if kind == "type":
+        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        names = " or ".join(_EXPECTED.get(t, t) for t in expected if t != "null") or "nothing"
+        message = f"{field}: expected {names}, got {_type_name(error.instance)}"
+        if "string" in expected and path in doc.plain_scalars and error.instance is not None:
+            message += f"; quote it to keep it as text: '{_plain_text(error.instance)}'"
+        yield Problem(where, message)
+    elif kind == "maxLength":
+        yield Problem(where, f"{field}: {len(error.instance)} characters, at most {error.validator_value} allowed")
+    elif kind == "minLength":
+        yield Problem(where, f"{field}: must not be empty")
+    elif kind == "enum":
+        options = ", ".join(str(o) for o in error.validator_value)
+        yield Problem(where, f"{field}: {error.instance!r} is not one of: {options}")
+    elif kind == "const":
+        yield Problem(where, f"{field}: must be {json.dumps(error.validator_value)} when given")
+    elif kind == "format" and error.validator_value == "date":
+        yield Problem(where, f"{field}: {error.instance!r} is not a valid date")
+    elif kind == "pattern" and "date" in str(error.schema.get("format", "")):
+        yield Problem(where, f"{field}: {error.instance!r} is not a date in YYYY-MM-DD form")
+    elif kind == "pattern" and "@" in str(error.validator_value):
+        yield Problem(where, f"{field}: {error.instance!r} is not a valid email address")
+    elif kind == "anyOf":
+        specific = [e for e in error.context if e.validator != "type"] or list(error.context)
+        yield from _explain(specific[0], doc) if specific else iter([Problem(where, f"{field}: {error.message}")])
+    else:
+        yield Problem(where, f"{field}: {error.message}")
+
+
+def _is_key_error(error: jsonschema.ValidationError) -> bool:
+    return "propertyNames" in error.absolute_schema_path
+
+
+def _key_message(kind: str, key: str, error: jsonschema.ValidationError) -> str:
+    if kind == "maxLength":
+        return f"key '{key}': {len(key)} characters, at most {error.validator_value} allowed"
+    if kind == "minLength":
+        return "key must not be empty"
+    if kind == "pattern" and "@" in str(error.validator_value):
+        return f"key '{key}' is not a valid email address"
+    return f"key '{key}': {error.message}"
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def suggest(word: str, options: list[str]) -> str:
+    match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""

@@ -1,0 +1,86 @@
+"""One exception root for everything the tool reports to its user.
+
+    ReconcilerError                 anything cli.py turns into a message and exit code 1
+    ├── ConfigError                 the configuration is invalid: carries every Problem found
+    ├── BackendError                the backend could not be reached or set up
+    │   └── ApiError                ClickTime (or the emulator) answered with an error
+    │       └── IncompleteFetchError a list came back shorter than its page.count says
+    ├── PlanRefused                 a saved plan no longer matches the account or configuration
+    └── ApplyError                  a write failed; carries what was applied before it
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where something was declared: a file and a 1-based line and column."""
+
+    path: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if not self.line:
+            return self.path
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    where: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class ReconcilerError(Exception):
+    """Root of every error the tool reports without a traceback."""
+
+
+class ConfigError(ReconcilerError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class BackendError(ReconcilerError):
+    pass
+
+
+class ApiError(BackendError):
+    """An error answer. `messages` are ClickTime's `errors[].Message` texts."""
+
+    def __init__(self, status: int, method: str, path: str, messages: list[str]) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.messages = messages or [f"HTTP {status}"]
+        super().__init__(f"{method} {path}: HTTP {status}: {'; '.join(self.messages)}")
+
+
+class IncompleteFetchError(ApiError):
+    pass
+
+
+class PlanRefused(ReconcilerError):
+    pass
+
+
+@dataclass
+class ApplyOutcome:
+    """What an apply did, change by change (descriptions as rendered for people)."""
+
+    applied: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class ApplyError(ReconcilerError):
+    def __init__(self, message: str, outcome: ApplyOutcome, cause: Any = None) -> None:
+        self.outcome = outcome
+        self.cause = cause
+        super().__init__(message)

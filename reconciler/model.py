@@ -1,0 +1,225 @@
+"""Kinds, natural keys and the one table mapping YAML field names to ClickTime API fields.
+
+Identity is the natural key, never a ClickTime ID: a client is its ShortName, a job its
+(client ShortName, JobNumber), a task its TaskCode, a user its Email (compared case-insensitively).
+Keys are tuples so that a job's two parts never need escaping; `format_key` is for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterable, Mapping
+
+from reconciler.errors import Location
+
+
+class Kind(str, Enum):
+    CLIENT = "client"
+    TASK = "task"
+    USER = "user"
+    JOB = "job"
+
+    @property
+    def section(self) -> str:
+        """The YAML top-level section and the API collection's lower-case name."""
+        return self.value + "s"
+
+    @property
+    def collection(self) -> str:
+        return {"client": "Clients", "task": "Tasks", "user": "Users", "job": "Jobs"}[self.value]
+
+
+# Creation order: what jobs reference comes first.
+KINDS: tuple[Kind, ...] = (Kind.CLIENT, Kind.TASK, Kind.USER, Kind.JOB)
+KIND_BY_SECTION: dict[str, Kind] = {k.section: k for k in KINDS}
+
+Key = tuple[str, ...]
+
+
+def format_key(key: Key) -> str:
+    return "/".join(key)
+
+
+def parse_key(kind: Kind, text: str) -> Key:
+    if kind is Kind.JOB:
+        client, _, number = text.partition("/")
+        return (client, number)
+    return (normalise_email(text),) if kind is Kind.USER else (text,)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class FieldType(str, Enum):
+    STRING = "string"
+    BOOL = "bool"
+    DATE = "date"
+    USER_REF = "user_ref"  # a user's email in YAML, a user ID in the API
+    SECURITY_LEVEL = "security_level"  # lower-case in YAML, upper-case in the API
+    MAP = "map"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    yaml: str
+    api: str
+    type: FieldType = FieldType.STRING
+    max_length: int | None = None
+    create_only: bool = False  # accepted by POST, absent from every PATCH model
+
+
+_COMMON_TEXT = (
+    FieldSpec("notes", "Notes"),
+    FieldSpec("accounting_package_id", "AccountingPackageID"),
+    FieldSpec("custom_fields", "CustomFields", FieldType.MAP),
+)
+
+# The managed fields of each kind (besides the natural key and the assignment lists).
+FIELDS: dict[Kind, tuple[FieldSpec, ...]] = {
+    Kind.CLIENT: (
+        FieldSpec("name", "Name", max_length=50),
+        FieldSpec("client_number", "ClientNumber"),
+        FieldSpec("active", "IsActive", FieldType.BOOL),
+        *_COMMON_TEXT,
+    ),
+    Kind.TASK: (
+        FieldSpec("name", "Name", max_length=50),
+        FieldSpec("active", "IsActive", FieldType.BOOL),
+        FieldSpec("billable", "IsBillable", FieldType.BOOL),
+        *_COMMON_TEXT,
+    ),
+    Kind.USER: (
+        FieldSpec("name", "Name", max_length=50),
+        FieldSpec("active", "IsActive", FieldType.BOOL),
+        FieldSpec("security_level", "SecurityLevel", FieldType.SECURITY_LEVEL, create_only=True),
+        FieldSpec("employee_number", "EmployeeNumber"),
+        FieldSpec("role", "Role"),
+        FieldSpec("start_date", "StartDate", FieldType.DATE),
+        FieldSpec("end_date", "EndDate", FieldType.DATE),
+        FieldSpec("notes", "Notes"),
+        FieldSpec("custom_fields", "CustomFields", FieldType.MAP),
+    ),
+    Kind.JOB: (
+        FieldSpec("name", "Name", max_length=50),
+        FieldSpec("active", "IsActive", FieldType.BOOL),
+        FieldSpec("billable", "IsBillable", FieldType.BOOL),
+        FieldSpec("start_date", "StartDate", FieldType.DATE),
+        FieldSpec("end_date", "EndDate", FieldType.DATE),
+        FieldSpec("project_manager", "ProjectManagerID", FieldType.USER_REF),
+        FieldSpec("time_requires_approval", "TimeRequiresApproval", FieldType.BOOL),
+        *_COMMON_TEXT,
+    ),
+}
+FIELD_BY_YAML: dict[Kind, dict[str, FieldSpec]] = {
+    kind: {spec.yaml: spec for spec in specs} for kind, specs in FIELDS.items()
+}
+
+# The natural key's API fields, written on create.
+KEY_FIELDS: dict[Kind, tuple[str, ...]] = {
+    Kind.CLIENT: ("ShortName",),
+    Kind.TASK: ("TaskCode",),
+    Kind.USER: ("Email",),
+    Kind.JOB: ("ClientID", "JobNumber"),
+}
+
+# Job assignment lists: YAML name -> (referenced kind, API sub-collection).
+ASSIGNMENTS: dict[str, tuple[Kind, str]] = {"tasks": (Kind.TASK, "Tasks"), "users": (Kind.USER, "Users")}
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    """One object as the configuration declares it; `fields` hold only what it manages."""
+
+    kind: Kind
+    key: Key
+    fields: Mapping[str, Any]
+    where: Location
+    absent: bool = False
+    assignments: Mapping[str, frozenset[Key]] = field(default_factory=dict)
+    field_locations: Mapping[str, Location] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """One object as the account holds it: its ID, the raw API record and YAML-level fields."""
+
+    kind: Kind
+    key: Key
+    id: str
+    record: Mapping[str, Any]
+    fields: Mapping[str, Any]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.record.get("IsActive", True))
+
+
+@dataclass
+class LiveState:
+    objects: dict[Kind, dict[Key, LiveObject]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    # job key -> assignment list name -> referenced keys; only for jobs whose lists were read
+    assignments: dict[Key, dict[str, frozenset[Key]]] = field(default_factory=dict)
+    company: Mapping[str, Any] = field(default_factory=dict)
+    me: Mapping[str, Any] = field(default_factory=dict)  # the user the API token acts as
+    # records the reconciler cannot key (a job without a client): counted, never touched
+    unkeyed: dict[Kind, int] = field(default_factory=dict)
+
+    def id_of(self, kind: Kind, key: Key) -> str | None:
+        obj = self.objects[kind].get(key)
+        return obj.id if obj else None
+
+
+@dataclass
+class DesiredState:
+    objects: dict[Kind, dict[Key, DesiredObject]] = field(default_factory=lambda: {k: {} for k in KINDS})
+
+    def all(self) -> Iterable[DesiredObject]:
+        for kind in KINDS:
+            yield from self.objects[kind].values()
+
+
+def api_to_yaml_value(spec: FieldSpec, value: Any, user_email_by_id: Mapping[str, str]) -> Any:
+    if value is None:
+        return None
+    if spec.type is FieldType.USER_REF:
+        return user_email_by_id.get(value, f"<unknown user {value}>") if value else None
+    if spec.type is FieldType.SECURITY_LEVEL:
+        return str(value).lower()
+    if spec.type is FieldType.STRING and value == "":
+        return None
+    return value
+
+
+def yaml_to_api_value(spec: FieldSpec, value: Any, user_id_by_email: Mapping[str, str]) -> Any:
+    if value is None:
+        return None
+    if spec.type is FieldType.USER_REF:
+        return user_id_by_email[normalise_email(value)]
+    if spec.type is FieldType.SECURITY_LEVEL:
+        return str(value).upper()
+    return value
+
+
+def values_equal(spec: FieldSpec, desired: Any, live: Any) -> bool:
+    """Equality as ClickTime means it: "" and null are the same text; emails ignore case;
+    custom fields compare only the keys the configuration declares."""
+    if spec.type is FieldType.STRING:
+        return (desired or None) == (live or None)
+    if spec.type is FieldType.USER_REF:
+        return (normalise_email(desired) if desired else None) == (normalise_email(live) if live else None)
+    if spec.type is FieldType.MAP:
+        live_map = live or {}
+        return all(live_map.get(k) == v for k, v in (desired or {}).items())
+    return desired == live
+
+
+def live_fields(kind: Kind, record: Mapping[str, Any], user_email_by_id: Mapping[str, str]) -> dict[str, Any]:
+    """YAML-level fields of a live record. A field the API did not return stays absent:
+    permission- and module-dependent fields are not empty just because they are missing."""
+    return {
+        spec.yaml: api_to_yaml_value(spec, record[spec.api], user_email_by_id)
+        for spec in FIELDS[kind]
+        if spec.api in record
+    }
