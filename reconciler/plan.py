@@ -132,7 +132,8 @@ class Plan:
         if data.get("format_version") != PLAN_FORMAT_VERSION:
             raise ValueError(f"unsupported plan format version {data.get('format_version')!r}")
         kinds = {
-            kind: KindHeader(**data["policy"][kind.section]) for kind in KINDS if kind.section in data["policy"]
+            kind: KindHeader(h["prune"], h["live"], h["left_alone"])
+            for kind in KINDS if (h := data["policy"].get(kind.section))
         }
         return cls(
             changes=[Change.from_json(c) for c in data["changes"]],

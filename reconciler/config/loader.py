@@ -78,6 +78,10 @@ def load_configuration(root: Path | str) -> Configuration:
     for path in files:
         display = _display(root, path)
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+        if path.name == SETTINGS_FILE:
+            problems.append(Problem(Location(display), f"settings are read only from the configuration root: "
+                                                       f"move this file to {root / SETTINGS_FILE}"))
+            continue
         document, file_problems = read_yaml_file(path, display)
         problems += file_problems
         if document is None:

@@ -67,8 +67,8 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
         allowed = sorted(error.schema.get("properties", {}))
         for extra in sorted(set(error.instance) - set(allowed)):
             hint = difflib.get_close_matches(extra, allowed, n=1, cutoff=0.6)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (known fields: {', '.join(allowed)})"
             what = "section" if not path else "field"
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (known {what}s: {', '.join(allowed)})"
             yield Problem(doc.where((*path, extra), key=True), f"unknown {what} '{extra}'{suggestion}")
         return
     if _is_key_error(error):

@@ -1,0 +1,102 @@
+"""Shared fixtures: a fresh sandbox account per test, configuration files, and the CLI in-process."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import main
+from reconciler.clicktime.client import ClickTimeClient
+from reconciler.clicktime.transport import SandboxTransport
+from reconciler.sandbox.emulator import Emulator
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def sandbox_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "sandbox.sqlite3"
+    monkeypatch.setenv("RECONCILER_SANDBOX", str(path))
+    monkeypatch.delenv("RECONCILER_BACKEND", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return path
+
+
+@pytest.fixture
+def emulator(sandbox_path: Path) -> Iterator[Emulator]:
+    """Direct access to the same account the CLI talks to, for arranging and inspecting."""
+    emu = Emulator.open(str(sandbox_path))
+    yield emu
+    emu.close()
+
+
+@pytest.fixture
+def api(emulator: Emulator) -> ClickTimeClient:
+    return ClickTimeClient(SandboxTransport(emulator))
+
+
+def run(*args: str) -> Result:
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def write_config(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return directory
+
+
+BASIC = {
+    "clients.yaml": """
+        clients:
+          ACME:
+            name: Acme Corporation
+            client_number: C-1001
+          GLOBEX: {name: Globex}
+        """,
+    "tasks.yaml": """
+        tasks:
+          DEV: {name: Development, billable: true}
+          DESIGN: {name: Design}
+        """,
+    "users.yaml": """
+        users:
+          jane@example.com: {name: Jane Doe, security_level: manager}
+          bob@example.com: {name: Bob Roe}
+        """,
+    "jobs.yaml": """
+        jobs:
+          ACME:
+            WEB-001:
+              name: Website Redesign
+              billable: true
+              start_date: 2024-01-01
+              project_manager: jane@example.com
+              tasks: [DEV, DESIGN]
+              users: [jane@example.com]
+            WEB-002: {name: Shop}
+          GLOBEX:
+            G-1: {name: Audit, tasks: [DEV]}
+        """,
+}
+
+
+@pytest.fixture
+def basic_config(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "config", BASIC)
