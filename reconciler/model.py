@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
+from deepdiff import DeepDiff
+
 from reconciler.errors import Location
 
 
@@ -210,8 +212,10 @@ def values_equal(spec: FieldSpec, desired: Any, live: Any) -> bool:
     if spec.type is FieldType.USER_REF:
         return (normalise_email(desired) if desired else None) == (normalise_email(live) if live else None)
     if spec.type is FieldType.MAP:
-        live_map = live or {}
-        return all(live_map.get(k) == v for k, v in (desired or {}).items())
+        wanted = desired or {}
+        current = {k: (live or {}).get(k) for k in wanted}
+        # Decimals have come back as ints or floats over time: 5 and 5.0 are the same value.
+        return wanted == current or not DeepDiff(wanted, current, ignore_numeric_type_changes=True)
     return desired == live
 
 
