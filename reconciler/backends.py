@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from reconciler.clicktime.client import ClickTimeClient
+from reconciler.clicktime.http import DEFAULT_API_URL, HttpTransport
 from reconciler.clicktime.transport import SandboxTransport
 from reconciler.errors import BackendError
 from reconciler.sandbox.emulator import Emulator
@@ -17,19 +18,46 @@ DEFAULT_SANDBOX = Path(".reconciler") / "sandbox.sqlite3"
 
 @dataclass(frozen=True)
 class BackendOptions:
-    sandbox_path: Path
+    sandbox_path: Path = DEFAULT_SANDBOX
+    rate_limit: float | None = None
+    concurrency: int = 4
+    timeout: float = 30.0
 
 
 def sandbox_path(option: str | None) -> Path:
     return Path(option or os.environ.get("RECONCILER_SANDBOX") or DEFAULT_SANDBOX)
 
 
+def read_token() -> str:
+    """CLICKTIME_TOKEN, or the first line of the file CLICKTIME_TOKEN_FILE names. Never printed."""
+    token = os.environ.get("CLICKTIME_TOKEN", "").strip()
+    token_file = os.environ.get("CLICKTIME_TOKEN_FILE")
+    if not token and token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip().splitlines()[0].strip()
+        except (OSError, IndexError):
+            raise BackendError(f"cannot read a token from CLICKTIME_TOKEN_FILE ({token_file})") from None
+    if not token:
+        raise BackendError("the clicktime backend needs an API token: set CLICKTIME_TOKEN (or CLICKTIME_TOKEN_FILE "
+                           "to a file holding it); find it in ClickTime under My Preferences > Authentication Token")
+    return token
+
+
 def _sandbox(options: BackendOptions) -> ClickTimeClient:
-    return ClickTimeClient(SandboxTransport(Emulator.open(str(options.sandbox_path))))
+    return ClickTimeClient(SandboxTransport(Emulator.open(str(options.sandbox_path))),
+                           rate_limit=options.rate_limit, concurrency=options.concurrency)
+
+
+def _clicktime(options: BackendOptions) -> ClickTimeClient:
+    base_url = os.environ.get("CLICKTIME_API_URL") or DEFAULT_API_URL
+    transport = HttpTransport(base_url, read_token(), timeout=options.timeout,
+                              max_connections=max(4, options.concurrency * 2))
+    return ClickTimeClient(transport, rate_limit=options.rate_limit, concurrency=options.concurrency)
 
 
 BACKENDS: dict[str, Callable[[BackendOptions], ClickTimeClient]] = {
     "sandbox": _sandbox,
+    "clicktime": _clicktime,
 }
 
 

@@ -18,9 +18,9 @@ from reconciler import __version__
 from reconciler.apply import Applier
 from reconciler.backends import BackendOptions, choose_backend, open_client, sandbox_path
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.config.loader import Configuration, load_configuration
+from reconciler.config.loader import Configuration, Settings, load_configuration
 from reconciler.diff import build_plan, touched_fingerprints
-from reconciler.errors import ApplyError, ConfigError, PlanRefused, ReconcilerError
+from reconciler.errors import ApiError, ApplyError, ConfigError, PlanRefused, ReconcilerError
 from reconciler.export import write_export
 from reconciler.live import fetch_live
 from reconciler.model import Key, Kind
@@ -40,6 +40,21 @@ def use_color(stream: Any = None) -> bool:
 def fail(message: str) -> None:
     click.echo(click.style("Error: ", fg="red", bold=True) + message if use_color(sys.stderr) else
                f"Error: {message}", err=True)
+
+
+def explain_api_error(error: ApiError) -> str:
+    """One line that says what went wrong and what to do about it."""
+    said = "; ".join(error.messages)
+    if error.status == 401:
+        return ("ClickTime rejected the API token (HTTP 401): check CLICKTIME_TOKEN; a token is shown in ClickTime "
+                f"under My Preferences > Authentication Token ({said})")
+    if error.status == 403:
+        if error.path.startswith("/Jobs/") and ("/Tasks" in error.path or "/Users" in error.path):
+            return (f"{error.method} {error.path} was refused (HTTP 403): {said}. The company's list-control "
+                    "settings disable this assignment endpoint; stop managing job tasks/users or change them")
+        return (f"the token's user lacks a permission for {error.method} {error.path} (HTTP 403): {said}. "
+                "Deletes and setting security levels need an Administrator's token")
+    return str(error)
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,6 +77,9 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"{len(error.outcome.applied)} change(s) applied before the failure; "
                        "run plan again to see what remains.", err=True)
             sys.exit(EXIT_ERROR)
+        except ApiError as error:
+            fail(explain_api_error(error))
+            sys.exit(EXIT_ERROR)
         except ReconcilerError as error:
             fail(str(error))
             sys.exit(EXIT_ERROR)
@@ -70,6 +88,12 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--timeout", type=float, default=None,
+                           help="Seconds to wait for one API answer (default 30).")(command)
+    command = click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+                           help="API requests in flight at most (default 4).")(command)
+    command = click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+                           help="API requests per second at most (default: unlimited; 429s are honoured).")(command)
     command = click.option("--sandbox", "sandbox", metavar="PATH", default=None,
                            help="Sandbox database (default: $RECONCILER_SANDBOX or .reconciler/sandbox.sqlite3).")(command)
     command = click.option("--backend", default=None,
@@ -81,11 +105,19 @@ config_dir = click.argument("directory", default=".", type=click.Path(file_okay=
 
 
 class Session:
-    """A backend connection plus the configuration it serves; closed on exit."""
+    """A backend connection, configured from flags, then settings, then defaults; closed on exit."""
 
-    def __init__(self, backend_flag: str | None, sandbox: str | None, settings_backend: str | None) -> None:
-        self.backend = choose_backend(backend_flag, settings_backend)
-        self.client: ClickTimeClient = open_client(self.backend, BackendOptions(sandbox_path(sandbox)))
+    def __init__(self, flags: Mapping[str, Any], settings: Settings | None = None) -> None:
+        settings = settings or Settings()
+        self.backend = choose_backend(flags.get("backend"), settings.backend)
+
+        def pick(name: str, default: Any) -> Any:
+            value = flags.get(name)
+            return value if value is not None else settings.api.get(name, default)
+
+        options = BackendOptions(sandbox_path(flags.get("sandbox")), rate_limit=pick("rate_limit", None),
+                                 concurrency=int(pick("concurrency", 4)), timeout=float(pick("timeout", 30.0)))
+        self.client: ClickTimeClient = open_client(self.backend, options)
 
     def __enter__(self) -> "Session":
         return self
@@ -117,11 +149,9 @@ def validate(directory: Path) -> None:
     click.echo(f"{directory}: valid ({len(config.files)} file(s), {count} object(s)).")
 
 
-def make_plan(directory: Path, backend: str | None, sandbox: str | None) -> tuple[Plan, Configuration]:
-    config = load_configuration(directory)
-    with Session(backend, sandbox, config.settings.backend) as session:
-        live = fetch_live(session.client, assignments_needed(config))
-        return build_plan(config, live, session.backend), config
+def report_calls(client: ClickTimeClient) -> None:
+    retried = f", {client.retries} retried" if client.retries else ""
+    click.echo(f"({client.calls} API call(s){retried})", err=True)
 
 
 @main.command()
@@ -131,10 +161,13 @@ def make_plan(directory: Path, backend: str | None, sandbox: str | None) -> tupl
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
 @handle_errors
-def plan(directory: Path, backend: str | None, sandbox: str | None, fmt: str, out: Path | None,
-         detailed_exitcode: bool) -> None:
+def plan(directory: Path, fmt: str, out: Path | None, detailed_exitcode: bool, **flags: Any) -> None:
     """Show what apply would change. Read-only."""
-    the_plan, _ = make_plan(directory, backend, sandbox)
+    config = load_configuration(directory)
+    with Session(flags, config.settings) as session:
+        live = fetch_live(session.client, assignments_needed(config))
+        the_plan = build_plan(config, live, session.backend)
+        report_calls(session.client)
     click.echo(render(the_plan, fmt, color=use_color()), nl=False)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +198,7 @@ def run_apply(session: Session, the_plan: Plan, live: Any, yes: bool) -> None:
 
     outcome = Applier(session.client, live, report).apply(the_plan)
     click.echo(f"Apply complete: {len(outcome.applied)} change(s) applied.")
+    report_calls(session.client)
 
 
 @main.command()
@@ -174,11 +208,11 @@ def run_apply(session: Session, the_plan: Plan, live: Any, yes: bool) -> None:
               help="Apply exactly this saved plan (refused if the account changed under it).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @handle_errors
-def apply(directory: Path, backend: str | None, sandbox: str | None, plan_file: Path | None, yes: bool) -> None:
+def apply(directory: Path, plan_file: Path | None, yes: bool, **flags: Any) -> None:
     """Apply the configuration to the account (shows the plan and asks first)."""
     if plan_file is None:
         config = load_configuration(directory)
-        with Session(backend, sandbox, config.settings.backend) as session:
+        with Session(flags, config.settings) as session:
             live = fetch_live(session.client, assignments_needed(config))
             run_apply(session, build_plan(config, live, session.backend), live, yes)
         return
@@ -186,7 +220,7 @@ def apply(directory: Path, backend: str | None, sandbox: str | None, plan_file: 
         saved = Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError) as error:
         raise ReconcilerError(f"{plan_file}: not a plan file this version can read ({error})")
-    with Session(backend or saved.backend, sandbox, None) as session:
+    with Session({**flags, "backend": flags.get("backend") or saved.backend}) as session:
         touched: dict[Key, set[str]] = {}
         for change in saved.changes:
             if change.list_name:
@@ -206,13 +240,13 @@ def apply(directory: Path, backend: str | None, sandbox: str | None, plan_file: 
               help="Directory to write the configuration into.")
 @click.option("--force", is_flag=True, help="Write even if the directory already holds YAML files.")
 @handle_errors
-def import_(backend: str | None, sandbox: str | None, out: Path, force: bool) -> None:
+def import_(out: Path, force: bool, **flags: Any) -> None:
     """Write the live account as a configuration directory."""
     existing = [p for p in out.glob("*.y*ml") if p.name != "reconciler.yaml"] if out.is_dir() else []
     if existing and not force:
         raise ReconcilerError(f"{out} already holds {len(existing)} YAML file(s) ({existing[0].name}, ...); "
                               "choose an empty directory or pass --force")
-    with Session(backend, sandbox, None) as session:
+    with Session(flags) as session:
         live = fetch_live(session.client, all_assignments=True)
     for path in write_export(live, out):
         click.echo(f"wrote {path}")
@@ -262,6 +296,37 @@ def show(sandbox_file: str | None) -> None:
     for collection, counts in info["counts"].items():
         click.echo(f"  {collection:<8} {counts['active']:>6} active  {counts['inactive']:>6} inactive")
     click.echo(f"  time entries: {info['time_entries']}")
+
+
+@sandbox.command()
+@sandbox_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (keep it loopback).")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port (0: any free port).")
+@click.option("--latency-ms", type=float, default=0.0, help="Delay added to every request.")
+@click.option("--rate-limit", type=float, default=None, help="Requests per second; beyond it 429 with Retry-After.")
+@click.option("--max-page-size", type=int, default=None, help="Largest page the server grants.")
+@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Probability of an injected fault (5xx, 429 without Retry-After, dropped answer, slow answer).")
+@click.option("--seed", type=int, default=None, help="Seed for the fault injection.")
+@click.option("--slow-seconds", type=float, default=3.0, show_default=True, help="How late a slow answer comes.")
+@click.option("--token", default=None, help="The token clients must send (default: sandbox-token).")
+@handle_errors
+def serve(sandbox_file: str | None, host: str, port: int, latency_ms: float, rate_limit: float | None,
+          max_page_size: int | None, fault_rate: float, seed: int | None, slow_seconds: float,
+          token: str | None) -> None:
+    """Serve the sandbox account over HTTP as ClickTime's REST API v2 (for the clicktime backend)."""
+    from reconciler.sandbox.server import DEFAULT_TOKEN, EmulatorServer, Knobs
+
+    knobs = Knobs(latency_ms, rate_limit, max_page_size, fault_rate, seed, slow_seconds, token or DEFAULT_TOKEN)
+    server = EmulatorServer(Emulator.open(str(sandbox_path(sandbox_file))), host, port, knobs)
+    click.echo(f"ClickTime emulator at {server.url} (stats: {server.url[:-3]}/_emulator/stats); Ctrl-C stops it.")
+    click.echo(f"  CLICKTIME_API_URL={server.url} CLICKTIME_TOKEN=<the token> reconciler plan --backend clicktime")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":  # pragma: no cover

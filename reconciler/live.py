@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Mapping
 
 from reconciler.clicktime import assumptions
@@ -51,9 +52,11 @@ def build_live_state(records: Mapping[Kind, list[dict[str, Any]]], company: Mapp
 def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[str]] | None = None,
                all_assignments: bool = False) -> LiveState:
     """Read the whole account; assignment lists only for the jobs (and lists) asked for."""
-    company = client.company()
-    me = client.request("GET", "/Me")["data"]
-    records = {kind: client.list(kind.collection) for kind in KINDS}
+    with ThreadPoolExecutor(max_workers=len(KINDS) + 2) as pool:
+        company_read, me_read = pool.submit(client.company), pool.submit(client.me)
+        lists = {kind: pool.submit(client.list, kind.collection) for kind in KINDS}
+        records = {kind: future.result() for kind, future in lists.items()}
+        company, me = company_read.result(), me_read.result()
     state = build_live_state(records, company, me)
     allowed = assignment_lists_allowed(company)
     wanted: dict[Key, set[str]] = {}
@@ -69,10 +72,14 @@ def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[s
 
 def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[Key, Iterable[str]]) -> None:
     key_by_id = {kind: {obj.id: key for key, obj in state.objects[kind].items()} for kind in KINDS}
-    for job_key, lists in sorted(wanted.items()):
-        job = state.objects[Kind.JOB][job_key]
-        for list_name in sorted(lists):
-            target_kind, sub = ASSIGNMENTS[list_name]
-            ids = client.assigned_ids(job.id, sub)
-            keys = frozenset(key_by_id[target_kind].get(i, (f"<unknown {target_kind.value} {i}>",)) for i in ids)
+    reads = [(job_key, list_name) for job_key, lists in sorted(wanted.items()) for list_name in sorted(lists)]
+
+    def read(item: tuple[Key, str]) -> frozenset[Key]:
+        job_key, list_name = item
+        target_kind, sub = ASSIGNMENTS[list_name]
+        ids = client.assigned_ids(state.objects[Kind.JOB][job_key].id, sub)
+        return frozenset(key_by_id[target_kind].get(i, (f"<unknown {target_kind.value} {i}>",)) for i in ids)
+
+    with ThreadPoolExecutor(max_workers=client.concurrency) as pool:
+        for (job_key, list_name), keys in zip(reads, pool.map(read, reads)):
             state.assignments.setdefault(job_key, {})[list_name] = keys

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from deepdiff import DeepDiff
 
@@ -194,11 +194,12 @@ def api_to_yaml_value(spec: FieldSpec, value: Any, user_email_by_id: Mapping[str
     return value
 
 
-def yaml_to_api_value(spec: FieldSpec, value: Any, user_id_by_email: Mapping[str, str]) -> Any:
+def yaml_to_api_value(spec: FieldSpec, value: Any, user_id: Callable[[str], str]) -> Any:
+    """`user_id` resolves a (normalised) email to the user's ID."""
     if value is None:
         return None
     if spec.type is FieldType.USER_REF:
-        return user_id_by_email[normalise_email(value)]
+        return user_id(normalise_email(value))
     if spec.type is FieldType.SECURITY_LEVEL:
         return str(value).upper()
     return value

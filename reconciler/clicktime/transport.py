@@ -38,3 +38,12 @@ class SandboxTransport:
 
     def close(self) -> None:
         self.emulator.close()
+
+
+class TransportError(Exception):
+    """The request got no HTTP answer. `sent` is True when it may have reached the server
+    (a timeout or reset after writing), so a non-idempotent request's outcome is unknown."""
+
+    def __init__(self, message: str, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent

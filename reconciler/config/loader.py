@@ -23,6 +23,7 @@ PRUNE_POLICIES = ("ignore", "deactivate")
 class Settings:
     backend: str | None = None
     prune: dict[Kind, str] = field(default_factory=lambda: {k: "ignore" for k in KINDS})
+    api: dict[str, float] = field(default_factory=dict)  # rate_limit, concurrency, timeout
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def _load_settings(path: Path, display: str, problems: list[Problem]) -> Setting
     if schema_problems:
         return Settings()
     prune = {kind: (data.get("prune") or {}).get(kind.section, "ignore") for kind in KINDS}
-    return Settings(backend=data.get("backend"), prune=prune)
+    return Settings(backend=data.get("backend"), prune=prune, api=dict(data.get("api") or {}))
 
 
 class _Builder:

@@ -106,6 +106,8 @@ class Emulator:
         self.store = store
         self.lock = threading.RLock()
         self.caller_email = caller_email  # None: the account owner
+        self._acting_as: str | None = caller_email
+        self.max_page_size = A.MAX_PAGE_SIZE
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
             ("GET", re.compile(r"/Company"), self._get_company),
             ("GET", re.compile(r"/Me"), self._get_me),
@@ -149,9 +151,11 @@ class Emulator:
             self.store.set_setting("company", company)
 
     # -- dispatch --------------------------------------------------------------------
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: Request, caller_email: str | None = None) -> Response:
+        """Answer one request, acting as `caller_email` (default: this emulator's caller)."""
         path = request.path.rstrip("/") or "/"
         with self.lock:
+            self._acting_as = caller_email or self.caller_email
             try:
                 for method, pattern, handler in self._routes:
                     match = pattern.fullmatch(path)
@@ -167,9 +171,9 @@ class Emulator:
 
     # -- caller ------------------------------------------------------------------------
     def _caller(self) -> dict[str, Any]:
-        if self.caller_email is None:
-            return self.store.get(("Users"), self.store.get_setting("owner")) or {}
-        user_id = self.store.find_id("Users", "k1", self.caller_email.lower())
+        if self._acting_as is None:
+            return self.store.get("Users", self.store.get_setting("owner")) or {}
+        user_id = self.store.find_id("Users", "k1", self._acting_as.lower())
         if not user_id:
             raise Refusal(401, "Invalid authentication token")
         return self.store.get("Users", user_id) or {}
@@ -195,9 +199,9 @@ class Emulator:
         unknown = set(params) - {"limit", "offset", "IsActive", "Verbose", *FILTERS[collection]}
         if unknown:
             raise invalid(f"Unknown query parameter(s): {', '.join(sorted(unknown))}")
-        limit = self._int_param(params, "limit", A.MAX_PAGE_SIZE)
+        limit = self._int_param(params, "limit", self.max_page_size)
         offset = self._int_param(params, "offset", 0)
-        limit = max(1, min(limit, A.MAX_PAGE_SIZE))
+        limit = max(1, min(limit, self.max_page_size))
         active: list[bool] | None = None
         if "IsActive" in params:
             active = [self._bool_param(v) for v in params["IsActive"]]

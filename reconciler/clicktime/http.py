@@ -1,0 +1,58 @@
+"""HTTPS transport to ClickTime's REST API (or anything speaking it, like the emulator server).
+
+httpx gives us connection pooling, HTTP/1.1 keep-alive across worker threads and precise timeout
+classes (connect vs read), which decide whether a failed request may have been applied.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from reconciler.clicktime.transport import Request, Response, TransportError
+
+DEFAULT_API_URL = "https://api.clicktime.com/v2"
+
+
+class HttpTransport:
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0, max_connections: int = 16) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"Authorization": f"Token {token}", "Accept": "application/json",
+                     "User-Agent": "clicktime-reconciler"},
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    def __repr__(self) -> str:  # never show the token
+        return f"HttpTransport({self.base_url!r})"
+
+    def send(self, request: Request) -> Response:
+        url = self.base_url + request.path
+        content = None if request.body is None else json.dumps(request.body).encode()
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        try:
+            answer = self._client.request(request.method, url, params=list(request.query), content=content,
+                                          headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise TransportError(f"cannot connect to {self.base_url}: {type(error).__name__}", sent=False) from None
+        except httpx.TimeoutException as error:
+            raise TransportError(f"no answer from {self.base_url} in time ({type(error).__name__})", sent=True) from None
+        except httpx.TransportError as error:
+            raise TransportError(f"connection to {self.base_url} failed: {type(error).__name__}", sent=True) from None
+        return Response(answer.status_code, _json_body(answer), dict(answer.headers))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _json_body(answer: httpx.Response) -> Any:
+    if not answer.content:
+        return None
+    try:
+        return answer.json()
+    except ValueError:
+        text = answer.text.strip().splitlines()[0][:200] if answer.text.strip() else ""
+        return {"errors": [{"Message": f"non-JSON answer (HTTP {answer.status_code}): {text}"}]}

@@ -1,0 +1,186 @@
+"""The emulator over HTTP on loopback, with knobs for latency, rate limits and injected faults.
+
+Paths are ClickTime's below /v2; GET /_emulator/stats (outside them) counts the calls served.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from reconciler.clicktime.transport import Request, Response
+from reconciler.sandbox.emulator import Emulator
+
+DEFAULT_TOKEN = "sandbox-token"
+FAULTS = ("500", "502", "503", "429", "drop", "slow")
+ID_SEGMENT = re.compile(r"/(?!new\b)[A-Za-z0-9]{20,}")
+
+
+@dataclass
+class Knobs:
+    latency_ms: float = 0.0
+    rate_limit: float | None = None  # requests per second; beyond it 429 with Retry-After
+    max_page_size: int | None = None
+    fault_rate: float = 0.0
+    seed: int | None = None
+    slow_seconds: float = 3.0  # how late a "slow" fault answers (longer than the client's timeout)
+    token: str = DEFAULT_TOKEN
+
+
+class _ServerRateLimit:
+    """Token bucket with one second of burst; answers how long to wait when empty."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.tokens, self.updated = rate, rate, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, knobs: Knobs | None = None) -> None:
+        self.emulator = emulator
+        self.knobs = knobs or Knobs()
+        if self.knobs.max_page_size:
+            emulator.max_page_size = self.knobs.max_page_size
+        self.random = random.Random(self.knobs.seed)
+        self.random_lock = threading.Lock()
+        self.limit = _ServerRateLimit(self.knobs.rate_limit) if self.knobs.rate_limit else None
+        self.stats: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.stats_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/v2"
+
+    def start(self) -> "EmulatorServer":
+        """Serve from a background thread (tests, benchmarks)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="emulator-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def draw_fault(self) -> str | None:
+        if self.knobs.fault_rate <= 0:
+            return None
+        with self.random_lock:
+            if self.random.random() >= self.knobs.fault_rate:
+                return None
+            return self.random.choice(FAULTS)
+
+    def record(self, method: str, path: str, fault: str | None) -> None:
+        with self.stats_lock:
+            self.stats["total"] += 1
+            self.stats[f"{method} {ID_SEGMENT.sub('/{id}', path)}"] += 1
+            if fault:
+                self.faults[fault] += 1
+
+    def caller_for(self, header: str | None) -> tuple[bool, str | None]:
+        """(valid, caller email) for an Authorization header; None email is the owner."""
+        if not header or not header.startswith("Token "):
+            return False, None
+        token = header[len("Token "):].strip()
+        if token == self.knobs.token:
+            return True, None
+        users = self.emulator.store.get_setting("tokens", {})
+        return (True, users[token]) if token in users else (False, None)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmulatorServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and benchmarks
+        pass
+
+    def _send(self, response: Response) -> None:
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send(Response(status, {"data": None, "errors": [{"Field": None, "Message": message}]},
+                            {"Content-Type": "application/json", **(headers or {})}))
+
+    def _handle(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if parts.path == "/_emulator/stats":
+            with self.server.stats_lock:
+                body = {"total": self.server.stats["total"], "calls": dict(self.server.stats),
+                        "faults": dict(self.server.faults)}
+            self._send(Response(200, body))
+            return
+        if not parts.path.startswith("/v2/"):
+            self._error(404, f"No route for {self.command} {parts.path}")
+            return
+        path = parts.path[len("/v2"):]
+        fault = self.server.draw_fault()
+        self.server.record(self.command, path, fault)
+        if self.server.knobs.latency_ms:
+            time.sleep(self.server.knobs.latency_ms / 1000)
+        valid, caller = self.server.caller_for(self.headers.get("Authorization"))
+        if not valid:
+            self._error(401, "Invalid authentication token")
+            return
+        if self.server.limit is not None:
+            wait = self.server.limit.take()
+            if wait > 0:
+                self._error(429, "Too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
+                return
+        if fault in ("500", "502", "503"):
+            self._error(int(fault), "Injected server error")
+            return
+        if fault == "429":
+            self._error(429, "Too many requests")  # no Retry-After: the client must back off alone
+            return
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            self._error(400, "Request body is not valid JSON")
+            return
+        request = Request(self.command, path, tuple(parse_qsl(parts.query, keep_blank_values=True)), body)
+        response = self.server.emulator.handle(request, caller)
+        if fault == "drop":  # applied, but the answer is lost: the connection resets
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault == "slow":
+            time.sleep(self.server.knobs.slow_seconds)
+        self._send(response)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
