@@ -14,6 +14,7 @@ from reconciler.cli import main
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.clicktime.transport import SandboxTransport
 from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.server import EmulatorServer, Knobs
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -26,13 +27,24 @@ class Result:
     stderr: str
 
 
-@pytest.fixture
-def sandbox_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(params=["sandbox", "http"])
+def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The account every end-to-end test works on, reached in-process ("sandbox") or through
+    the http transport and the emulator's HTTP server on loopback ("http")."""
     path = tmp_path / "sandbox.sqlite3"
     monkeypatch.setenv("RECONCILER_SANDBOX", str(path))
     monkeypatch.delenv("RECONCILER_BACKEND", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
-    return path
+    if request.param == "sandbox":
+        yield path
+        return
+    server = EmulatorServer(Emulator.open(str(path)), knobs=Knobs(token="test-token")).start()
+    monkeypatch.setenv("RECONCILER_BACKEND", "clicktime")
+    monkeypatch.setenv("CLICKTIME_API_URL", server.url)
+    monkeypatch.setenv("CLICKTIME_TOKEN", "test-token")
+    yield path
+    server.stop()
+    server.emulator.close()
 
 
 @pytest.fixture
