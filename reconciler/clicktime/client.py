@@ -203,13 +203,20 @@ class ClickTimeClient:
     def create(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST, and when the outcome is unknown, look the object up by its natural key before
         trying again, so that a create is never duplicated."""
+        lookup = [(name, str(body.get(name))) for name in NATURAL_KEY_FILTERS[collection]]
+        uncertain = False
         for _ in range(self.retry.attempts):
             try:
                 return self.request("POST", f"/{collection}", body=body)["data"]
             except OutcomeUnknown:
-                found = self.list(collection, [(name, str(body.get(name))) for name in NATURAL_KEY_FILTERS[collection]])
-                if found:
-                    return found[0]
+                uncertain = True
+            except ApiError as error:
+                # A late-arriving earlier attempt can make this one collide with itself.
+                if not (uncertain and error.status == 400):
+                    raise
+            found = self.list(collection, lookup)
+            if found:
+                return found[0]
         raise OutcomeUnknown(f"POST /{collection}: outcome still unknown after {self.retry.attempts} attempts")
 
     def update(self, collection: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -224,13 +231,18 @@ class ClickTimeClient:
         return [item["ID"] if isinstance(item, dict) else item for item in data]
 
     def assign(self, job_id: str, sub: str, target_id: str) -> None:
+        uncertain = False
         for _ in range(self.retry.attempts):
             try:
                 self.request("POST", f"/Jobs/{job_id}/{sub}", body={assumptions.ASSIGNMENT_BODY_FIELD[sub]: target_id})
                 return
             except OutcomeUnknown:
-                if target_id in self.assigned_ids(job_id, sub):
-                    return
+                uncertain = True
+            except ApiError as error:
+                if not (uncertain and error.status == 400):
+                    raise
+            if target_id in self.assigned_ids(job_id, sub):
+                return
         raise OutcomeUnknown(f"POST /Jobs/{job_id}/{sub}: outcome still unknown after {self.retry.attempts} attempts")
 
     def unassign(self, job_id: str, sub: str, target_id: str) -> None:

@@ -35,6 +35,7 @@ class Knobs:
     seed: int | None = None
     slow_seconds: float = 3.0  # how late a "slow" fault answers (longer than the client's timeout)
     token: str = DEFAULT_TOKEN
+    truncate_lists: bool = False  # drop the last record of every list page, keeping page.count
 
 
 class _ServerRateLimit:
@@ -182,6 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         request = Request(self.command, path, tuple(parse_qsl(parts.query, keep_blank_values=True)), body)
         response = self.server.emulator.handle(request, caller)
+        if self.server.knobs.truncate_lists and isinstance(response.body, dict) and response.body.get("page"):
+            response = Response(response.status, {**response.body, "data": response.body["data"][:-1]},
+                                response.headers)
         if fault == "drop":  # applied, but the answer is lost: the connection resets
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
