@@ -144,6 +144,13 @@ class Emulator:
             for code, name in A.DEFAULT_TASKS:
                 self._insert("Tasks", {"TaskCode": code, "Name": name})
 
+    def add_token(self, token: str, email: str) -> None:
+        """Let `token` act as the user `email` (the HTTP server checks tokens)."""
+        with self.lock:
+            tokens = self.store.get_setting("tokens", {})
+            tokens[token] = email
+            self.store.set_setting("tokens", tokens)
+
     def set_company(self, **settings: Any) -> None:
         with self.lock:
             company = self.store.get_setting("company")
