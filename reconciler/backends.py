@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +22,8 @@ class BackendOptions:
     rate_limit: float | None = None
     concurrency: int = 4
     timeout: float = 30.0
+    connection: str | None = None  # Membrane connection ID (flag, then settings; env is read by the backend)
+    membrane: dict[str, str] = field(default_factory=dict)  # the settings file's membrane: section
 
 
 def sandbox_path(option: str | None) -> Path:

@@ -88,6 +88,9 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--connection", default=None, metavar="ID",
+                           help="Membrane connection ID (default: $MEMBRANE_CONNECTION_ID, the settings file, "
+                                "or the one ready ClickTime connection).")(command)
     command = click.option("--timeout", type=float, default=None,
                            help="Seconds to wait for one API answer (default 30).")(command)
     command = click.option("--concurrency", type=click.IntRange(1, 64), default=None,
@@ -109,15 +112,23 @@ class Session:
 
     def __init__(self, flags: Mapping[str, Any], settings: Settings | None = None) -> None:
         settings = settings or Settings()
-        self.backend = choose_backend(flags.get("backend"), settings.backend)
+        self.backend = self.backend_from(flags, settings)
+        self.client: ClickTimeClient = open_client(self.backend, self.options_from(flags, settings))
 
+    @staticmethod
+    def backend_from(flags: Mapping[str, Any], settings: Settings) -> str:
+        return choose_backend(flags.get("backend"), settings.backend)
+
+    @staticmethod
+    def options_from(flags: Mapping[str, Any], settings: Settings) -> BackendOptions:
         def pick(name: str, default: Any) -> Any:
             value = flags.get(name)
             return value if value is not None else settings.api.get(name, default)
 
-        options = BackendOptions(sandbox_path(flags.get("sandbox")), rate_limit=pick("rate_limit", None),
-                                 concurrency=int(pick("concurrency", 4)), timeout=float(pick("timeout", 30.0)))
-        self.client: ClickTimeClient = open_client(self.backend, options)
+        return BackendOptions(sandbox_path(flags.get("sandbox")), rate_limit=pick("rate_limit", None),
+                              concurrency=int(pick("concurrency", 4)), timeout=float(pick("timeout", 30.0)),
+                              connection=flags.get("connection") or settings.membrane.get("connection"),
+                              membrane=dict(settings.membrane))
 
     def __enter__(self) -> "Session":
         return self
@@ -253,6 +264,25 @@ def import_(out: Path, force: bool, **flags: Any) -> None:
     for kind, count in live.unkeyed.items():
         click.echo(f"warning: {count} {kind.section} without a client were not imported (they have no natural key)",
                    err=True)
+
+
+@main.command()
+@config_dir
+@backend_options
+@handle_errors
+def doctor(directory: Path, **flags: Any) -> None:
+    """Check the backend end to end and say what is wrong and how to fix it."""
+    from reconciler.doctor import run_doctor
+
+    settings = load_configuration(directory).settings if (directory / "reconciler.yaml").is_file() else Settings()
+    checks = run_doctor(Session.options_from(flags, settings), Session.backend_from(flags, settings))
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        click.echo(f"[{mark}] {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            click.echo(f"       fix: {check.fix}")
+    if not all(check.ok for check in checks):
+        sys.exit(EXIT_ERROR)
 
 
 @main.group()

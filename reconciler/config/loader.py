@@ -24,6 +24,7 @@ class Settings:
     backend: str | None = None
     prune: dict[Kind, str] = field(default_factory=lambda: {k: "ignore" for k in KINDS})
     api: dict[str, float] = field(default_factory=dict)  # rate_limit, concurrency, timeout
+    membrane: dict[str, str] = field(default_factory=dict)  # connection, binary, api_url
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def _load_settings(path: Path, display: str, problems: list[Problem]) -> Setting
     if schema_problems:
         return Settings()
     prune = {kind: (data.get("prune") or {}).get(kind.section, "ignore") for kind in KINDS}
-    return Settings(backend=data.get("backend"), prune=prune, api=dict(data.get("api") or {}))
+    return Settings(backend=data.get("backend"), prune=prune, api=dict(data.get("api") or {}),
+                    membrane=dict(data.get("membrane") or {}))
 
 
 class _Builder:
