@@ -22,8 +22,11 @@ from reconciler.config.loader import Configuration, Settings, load_configuration
 from reconciler.diff import build_plan, touched_fingerprints
 from reconciler.errors import ApiError, ApplyError, ConfigError, PlanRefused, ReconcilerError
 from reconciler.export import write_export
-from reconciler.live import fetch_live
-from reconciler.model import Key, Kind
+from reconciler.journal import Journal, JournalState, abandon_unfinished, latest_unfinished, state_dir
+from reconciler.live import fetch_live, fetch_touched
+from reconciler.lock import ApplyLock
+from reconciler.safety import guard_rail_refusals
+from reconciler.model import Key, Kind, LiveState
 from reconciler.plan import Change, Plan
 from reconciler.render import render, summary_line
 from reconciler.render.text import change_lines, Styler
@@ -71,11 +74,14 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             fail(f"{count} problem{'s' if count != 1 else ''} found; nothing was changed")
             sys.exit(EXIT_ERROR)
         except ApplyError as error:
-            for label in error.outcome.applied:
-                click.echo(f"  applied: {label}", err=True)
+            outcome = error.outcome
+            click.echo(f"Apply finished with failures: {len(outcome.applied)} applied, {len(outcome.failed)} "
+                       f"failed, {len(outcome.skipped)} skipped.", err=True)
+            for label, detail in outcome.failed:
+                click.echo(f"  failed:  {label}: {detail}", err=True)
+            for label, detail in outcome.skipped:
+                click.echo(f"  skipped: {label}: {detail}", err=True)
             fail(str(error))
-            click.echo(f"{len(error.outcome.applied)} change(s) applied before the failure; "
-                       "run plan again to see what remains.", err=True)
             sys.exit(EXIT_ERROR)
         except ApiError as error:
             fail(explain_api_error(error))
@@ -197,52 +203,113 @@ def confirm_or_refuse(yes: bool) -> None:
         raise ReconcilerError("apply cancelled; nothing was changed")
 
 
-def run_apply(session: Session, the_plan: Plan, live: Any, yes: bool) -> None:
+def run_apply(session: Session, the_plan: Plan, live: LiveState, yes: bool, settings: Settings, force: bool,
+              allow_delete: bool, resume: JournalState | None = None) -> None:
+    """Show the plan, check guard rails, confirm, then apply under the lock with a journal."""
     click.echo(render(the_plan, "text", color=use_color()), nl=False)
-    if the_plan.empty:
+    pending = [i for i in range(len(the_plan.changes)) if not resume or resume.events.get(i) != "done"]
+    if not pending:
+        if resume:
+            finish_journal(resume)
         return
+    refusals = guard_rail_refusals(the_plan, settings, allow_delete)
+    forced = [r for r in refusals if "--allow-delete" not in r] if force else []
+    blocking = [r for r in refusals if r not in forced]
+    for reason in forced:
+        click.echo(f"guard rail overridden by --force: {reason}", err=True)
+    if blocking:
+        raise PlanRefused("apply refused by guard rails:\n  " + "\n  ".join(blocking))
     confirm_or_refuse(yes)
     style = Styler(use_color())
 
-    def report(change: Change) -> None:
-        click.echo(change_lines(change, style)[0].replace("  ", "  applied: ", 1))
+    def report(event: str, change: Change, detail: str) -> None:
+        line = change_lines(change, style)[0].lstrip()
+        click.echo(f"  {event}: {line}" + (f" ({detail})" if detail else ""), err=event != "applied")
 
-    outcome = Applier(session.client, live, report).apply(the_plan)
+    with ApplyLock(state_dir() / "apply.lock"):
+        if resume is None:
+            for path in abandon_unfinished():
+                click.echo(f"note: superseding the interrupted apply journalled in {path}", err=True)
+            journal = Journal.create(the_plan)
+        else:
+            journal = Journal(resume.path)
+            journal.write({"event": "resume"})
+        applier = Applier(session.client, live, report, journal, resume.events if resume else None,
+                          the_plan.ids)
+        try:
+            outcome = applier.apply(the_plan)
+        except ApplyError:
+            journal.close(finished=False)
+            raise
+        except BaseException:
+            journal.close(finished=False)
+            raise
+        journal.close(finished=True)
     click.echo(f"Apply complete: {len(outcome.applied)} change(s) applied.")
     report_calls(session.client)
+
+
+def finish_journal(state: JournalState) -> None:
+    journal = Journal(state.path)
+    journal.close(finished=True)
+
+
+def load_saved_plan(plan_file: Path) -> Plan:
+    try:
+        return Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ReconcilerError(f"{plan_file}: not a plan file this version can read ({error})")
+
+
+def check_saved_plan(saved: Plan, live: LiveState, label: str) -> None:
+    current = touched_fingerprints(saved.changes, live)
+    drifted = sorted(k for k, v in saved.fingerprints.items() if current.get(k) != v)
+    if drifted:
+        raise PlanRefused(f"{label}: the account changed since the plan was made; these objects differ: "
+                          f"{', '.join(drifted)}. Make a new plan.")
 
 
 @main.command()
 @config_dir
 @backend_options
 @click.option("--plan", "plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Apply exactly this saved plan (refused if the account changed under it).")
+              help="Apply exactly this saved plan (refused if the account or the configuration changed since).")
+@click.option("--resume", is_flag=True, help="Continue the last interrupted apply without repeating its writes.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Override the guard-rail thresholds, and a plan made from another "
+                                            "configuration than the one in DIR.")
+@click.option("--allow-delete", is_flag=True, help="Allow the hard deletes that tombstones (absent: true) ask for.")
 @handle_errors
-def apply(directory: Path, plan_file: Path | None, yes: bool, **flags: Any) -> None:
+def apply(directory: Path, plan_file: Path | None, resume: bool, yes: bool, force: bool, allow_delete: bool,
+          **flags: Any) -> None:
     """Apply the configuration to the account (shows the plan and asks first)."""
+    config = load_configuration(directory)
+    if resume:
+        state = latest_unfinished()
+        if state is None:
+            raise ReconcilerError(f"nothing to resume: no interrupted apply is journalled in {state_dir() / 'journal'}")
+        click.echo(f"Resuming the apply journalled in {state.path}", err=True)
+        with Session({**flags, "backend": flags.get("backend") or state.plan.backend}, config.settings) as session:
+            live = fetch_touched(session.client, state.plan)
+            run_apply(session, state.plan, live, yes, config.settings, force, allow_delete, resume=state)
+        return
     if plan_file is None:
-        config = load_configuration(directory)
         with Session(flags, config.settings) as session:
             live = fetch_live(session.client, assignments_needed(config))
-            run_apply(session, build_plan(config, live, session.backend), live, yes)
+            the_plan = build_plan(config, live, session.backend)
+            run_apply(session, the_plan, live, yes, config.settings, force, allow_delete)
         return
-    try:
-        saved = Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError) as error:
-        raise ReconcilerError(f"{plan_file}: not a plan file this version can read ({error})")
-    with Session({**flags, "backend": flags.get("backend") or saved.backend}) as session:
-        touched: dict[Key, set[str]] = {}
-        for change in saved.changes:
-            if change.list_name:
-                touched.setdefault(change.key, set()).add(change.list_name)
-        live = fetch_live(session.client, touched)
-        current = touched_fingerprints(saved.changes, live)
-        drifted = sorted(k for k, v in saved.fingerprints.items() if current.get(k) != v)
-        if drifted:
-            raise PlanRefused(f"{plan_file}: the account changed since the plan was made; these objects differ: "
-                              f"{', '.join(drifted)}. Make a new plan.")
-        run_apply(session, saved, live, yes)
+    saved = load_saved_plan(plan_file)
+    if saved.config_checksum != config.checksum:
+        message = (f"{plan_file} was made from a different configuration than the one in {directory}; "
+                   "make a new plan")
+        if not force:
+            raise PlanRefused(message + " (or pass --force)")
+        click.echo(f"warning: {message}; applying it anyway (--force)", err=True)
+    with Session({**flags, "backend": flags.get("backend") or saved.backend}, config.settings) as session:
+        live = fetch_touched(session.client, saved)
+        check_saved_plan(saved, live, str(plan_file))
+        run_apply(session, saved, live, yes, config.settings, force, allow_delete)
 
 
 @main.command(name="import")

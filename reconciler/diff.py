@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from reconciler.clicktime import assumptions
 from reconciler.config.loader import Configuration
 from reconciler.errors import ConfigError, Problem
+from reconciler.apply import needs
 from reconciler.live import assignment_lists_allowed
 from reconciler.model import (
     ASSIGNMENTS, FIELD_BY_YAML, KINDS, DesiredObject, FieldType, Key, Kind, LiveObject, LiveState,
@@ -36,10 +38,19 @@ def build_plan(config: Configuration, live: LiveState, backend: str) -> Plan:
     assignment_changes: list[Change] = []
     headers: dict[Kind, KindHeader] = {}
 
+    settings = config.settings
     for kind in KINDS:
+        ignored = settings.ignore_fields.get(kind, frozenset())
+        skipped_before = len(warnings)
         for key in sorted(desired.objects[kind]):
-            want = desired.objects[kind][key]
+            want = _without_fields(desired.objects[kind][key], ignored)
             have = live.objects[kind].get(key)
+            if have is not None and settings.protected(kind, key):
+                held = [c.label for c in _object_changes(want, have, [], live) + _activation_change(want, have)]
+                held += [c.label for c in _assignment_changes(want, live)] if kind is Kind.JOB else []
+                held += [f"delete {kind.value} {format_key(key)}"] if want.absent else []
+                warnings += [f"protected, not changed: {label}" for label in held]
+                continue
             if want.absent:
                 if have is not None:
                     deletes[kind].append(Change("delete", kind, key, _identity_fields(have)))
@@ -64,13 +75,16 @@ def build_plan(config: Configuration, live: LiveState, backend: str) -> Plan:
         for key, have in sorted(live.objects[kind].items()):
             if key in desired.objects[kind]:
                 continue
-            if policy == "deactivate" and have.active and not _exempt_from_prune(kind, have, live):
+            if (policy == "deactivate" and have.active and not _exempt_from_prune(kind, have, live)
+                    and not settings.protected(kind, key)):
                 teardown[kind].append(Change("deactivate", kind, key, {"active": FieldChange(True, False)},
                                              notes=("not in the configuration (prune: deactivate)",)))
             else:
                 left_alone += 1
         left_alone += live.unkeyed.get(kind, 0)
-        headers[kind] = KindHeader(policy, len(live.objects[kind]) + live.unkeyed.get(kind, 0), left_alone)
+        headers[kind] = KindHeader(policy, len(live.objects[kind]) + live.unkeyed.get(kind, 0), left_alone,
+                                   settings.protect.get(kind, ()), len(warnings) - skipped_before,
+                                   tuple(sorted(ignored)))
 
     _explain_client_cascades(setup, teardown, desired.objects[Kind.JOB], live, problems)
     if problems:
@@ -84,20 +98,46 @@ def build_plan(config: Configuration, live: LiveState, backend: str) -> Plan:
         ordered += teardown[kind] + deletes[kind]
     plan = Plan(ordered, backend, headers, warnings, config_checksum=config.checksum)
     plan.fingerprints = touched_fingerprints(plan.changes, live)
+    plan.ids = referenced_ids(plan.changes, live)
     return plan
+
+
+def referenced_ids(changes: list[Change], live: LiveState) -> dict[str, str]:
+    """IDs of every live object the changes touch or refer to, so a saved plan can be checked
+    and applied by reading only those objects."""
+    refs: set[tuple[Kind, Key]] = set()
+    for change in changes:
+        refs.add((change.kind, change.key))
+        refs.update(needs(change))
+        if change.kind is Kind.JOB:
+            refs.add((Kind.CLIENT, change.key[:1]))
+    found = {}
+    for kind, key in sorted(refs):
+        obj = live.objects[kind].get(key)
+        if obj is not None:
+            found[fingerprint_key(kind, key)] = obj.id
+    return found
 
 
 def touched_fingerprints(changes: list[Change], live: LiveState) -> dict[str, str]:
     prints: dict[str, str] = {}
     for change in changes:
         if change.list_name:
-            assigned = live.assignments.get(change.key, {}).get(change.list_name)
-            value = sorted(format_key(k) for k in assigned) if assigned is not None else None
+            assigned = live.assignment_ids.get(change.key, {}).get(change.list_name)
+            value = sorted(assigned) if assigned is not None else None
         else:
             obj = live.objects[change.kind].get(change.key)
             value = dict(obj.record) if obj else None
         prints[change.fingerprint_key()] = fingerprint(value)
     return prints
+
+
+def _without_fields(want: DesiredObject, ignored: frozenset[str]) -> DesiredObject:
+    """The object as far as this tool owns it: `ignore_fields` belong to other tools."""
+    if not ignored or not (ignored & (set(want.fields) | set(want.assignments))):
+        return want
+    return replace(want, fields={n: v for n, v in want.fields.items() if n not in ignored},
+                   assignments={n: v for n, v in want.assignments.items() if n not in ignored})
 
 
 def _setup_rank(change: Change) -> tuple[int, Key]:

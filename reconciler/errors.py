@@ -73,10 +73,11 @@ class PlanRefused(ReconcilerError):
 
 @dataclass
 class ApplyOutcome:
-    """What an apply did, change by change (descriptions as rendered for people)."""
+    """What an apply did, change by change: labels, and for failures and skips the reason."""
 
     applied: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 class ApplyError(ReconcilerError):

@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Mapping
 
 from reconciler.clicktime import assumptions
-from reconciler.clicktime.client import ClickTimeClient
-from reconciler.errors import BackendError
+from reconciler.clicktime.client import NATURAL_KEY_FILTERS, ClickTimeClient
+from reconciler.errors import ApiError, BackendError
+from reconciler.plan import Plan, fingerprint_key
 from reconciler.model import ASSIGNMENTS, KINDS, Key, Kind, LiveObject, LiveState, live_fields, normalise_email
 
 
@@ -74,12 +75,57 @@ def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[
     key_by_id = {kind: {obj.id: key for key, obj in state.objects[kind].items()} for kind in KINDS}
     reads = [(job_key, list_name) for job_key, lists in sorted(wanted.items()) for list_name in sorted(lists)]
 
-    def read(item: tuple[Key, str]) -> frozenset[Key]:
+    def read(item: tuple[Key, str]) -> list[str]:
         job_key, list_name = item
-        target_kind, sub = ASSIGNMENTS[list_name]
-        ids = client.assigned_ids(state.objects[Kind.JOB][job_key].id, sub)
-        return frozenset(key_by_id[target_kind].get(i, (f"<unknown {target_kind.value} {i}>",)) for i in ids)
+        return client.assigned_ids(state.objects[Kind.JOB][job_key].id, ASSIGNMENTS[list_name][1])
 
     with ThreadPoolExecutor(max_workers=client.concurrency) as pool:
-        for (job_key, list_name), keys in zip(reads, pool.map(read, reads)):
+        for (job_key, list_name), ids in zip(reads, pool.map(read, reads)):
+            target_kind = ASSIGNMENTS[list_name][0]
+            keys = frozenset(key_by_id[target_kind].get(i, (f"<unknown {target_kind.value} {i}>",)) for i in ids)
             state.assignments.setdefault(job_key, {})[list_name] = keys
+            state.assignment_ids.setdefault(job_key, {})[list_name] = frozenset(ids)
+
+
+def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
+    """Read only what a saved plan touches: each existing object by ID, each object it would
+    create by its natural key, and each assignment list it edits. IDs come from the plan."""
+    ids = plan.ids
+    state = LiveState(company=client.company(), me=client.me())
+    objects = {(c.kind, c.key) for c in plan.changes if c.target is None}
+    lists = {(c.key, c.list_name) for c in plan.changes if c.target is not None and c.list_name}
+    email_by_id = {i: k.split(":", 1)[1] for k, i in ids.items() if k.startswith("user:")}
+
+    def read(ref: tuple[Kind, Key]) -> dict[str, Any] | None:
+        kind, key = ref
+        known = ids.get(fingerprint_key(kind, key))
+        if known:
+            try:
+                return client.request("GET", f"/{kind.collection}/{known}")["data"]
+            except ApiError as error:
+                if error.status == 404:
+                    return None
+                raise
+        if kind is Kind.JOB:
+            client_id = ids.get(fingerprint_key(Kind.CLIENT, key[:1]))
+            if not client_id:
+                return None  # its client does not exist yet, so neither can the job
+            found = client.list("Jobs", [("ClientID", client_id), ("JobNumber", key[1])])
+        else:
+            found = client.list(kind.collection, [(NATURAL_KEY_FILTERS[kind.collection][0], key[0])])
+        return found[0] if found else None
+
+    with ThreadPoolExecutor(max_workers=client.concurrency) as pool:
+        ordered = sorted(objects)
+        for (kind, key), record in zip(ordered, pool.map(read, ordered)):
+            if record is not None:
+                state.objects[kind][key] = LiveObject(kind, key, record["ID"], record,
+                                                      live_fields(kind, record, email_by_id))
+        wanted = sorted(lists)
+        job_ids = [ids.get(fingerprint_key(Kind.JOB, job)) for job, _ in wanted]
+        answers = pool.map(lambda item: client.assigned_ids(item[0], ASSIGNMENTS[item[1]][1]) if item[0] else None,
+                           [(job_id, name) for job_id, (_, name) in zip(job_ids, wanted)])
+        for (job, name), answer in zip(wanted, answers):
+            if answer is not None:
+                state.assignment_ids.setdefault(job, {})[name] = frozenset(answer)
+    return state

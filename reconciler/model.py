@@ -163,6 +163,7 @@ class LiveState:
     objects: dict[Kind, dict[Key, LiveObject]] = field(default_factory=lambda: {k: {} for k in KINDS})
     # job key -> assignment list name -> referenced keys; only for jobs whose lists were read
     assignments: dict[Key, dict[str, frozenset[Key]]] = field(default_factory=dict)
+    assignment_ids: dict[Key, dict[str, frozenset[str]]] = field(default_factory=dict)  # the same, as IDs
     company: Mapping[str, Any] = field(default_factory=dict)
     me: Mapping[str, Any] = field(default_factory=dict)  # the user the API token acts as
     # records the reconciler cannot key (a job without a client): counted, never touched

@@ -91,6 +91,9 @@ class KindHeader:
     policy: str
     live: int
     left_alone: int
+    protect: tuple[str, ...] = ()
+    protected_skipped: int = 0  # changes the configuration asked for but `protect` held back
+    ignore_fields: tuple[str, ...] = ()
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
     config_checksum: str = ""
+    ids: dict[str, str] = field(default_factory=dict)  # fingerprint key -> live ID of what it refers to
 
     @property
     def empty(self) -> bool:
@@ -118,13 +122,16 @@ class Plan:
             "backend": self.backend,
             "config_checksum": self.config_checksum,
             "policy": {
-                kind.section: {"prune": h.policy, "live": h.live, "left_alone": h.left_alone}
+                kind.section: {"prune": h.policy, "live": h.live, "left_alone": h.left_alone,
+                               "protect": list(h.protect), "protected_skipped": h.protected_skipped,
+                               "ignore_fields": list(h.ignore_fields)}
                 for kind, h in self.kinds.items()
             },
             "changes": [c.to_json() for c in self.changes],
             "summary": self.summary(),
             "warnings": self.warnings,
             "fingerprints": self.fingerprints,
+            "ids": self.ids,
         }
 
     @classmethod
@@ -132,11 +139,13 @@ class Plan:
         if data.get("format_version") != PLAN_FORMAT_VERSION:
             raise ValueError(f"unsupported plan format version {data.get('format_version')!r}")
         kinds = {
-            kind: KindHeader(h["prune"], h["live"], h["left_alone"])
+            kind: KindHeader(h["prune"], h["live"], h["left_alone"], tuple(h.get("protect", ())),
+                             h.get("protected_skipped", 0), tuple(h.get("ignore_fields", ())))
             for kind in KINDS if (h := data["policy"].get(kind.section))
         }
         return cls(
             changes=[Change.from_json(c) for c in data["changes"]],
             backend=data["backend"], kinds=kinds, warnings=list(data.get("warnings", [])),
             fingerprints=dict(data.get("fingerprints", {})), config_checksum=data.get("config_checksum", ""),
+            ids=dict(data.get("ids", {})),
         )

@@ -27,6 +27,14 @@ class Result:
     stderr: str
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Journals and the apply lock go to the test's own directory."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("RECONCILER_STATE_DIR", str(path))
+    return path
+
+
 @pytest.fixture(params=["sandbox", "http"])
 def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The account every end-to-end test works on, reached in-process ("sandbox") or through

@@ -55,15 +55,15 @@ def test_permission_error_names_the_permission(server: EmulatorServer, basic_con
     monkeypatch.setenv("CLICKTIME_TOKEN", "manager-token")
     jobs = basic_config / "jobs.yaml"
     jobs.write_text(jobs.read_text().replace("WEB-002: {name: Shop}", "WEB-002: {absent: true}"))
-    result = run("apply", basic_config, "--yes")
+    result = run("apply", basic_config, "--yes", "--allow-delete")
     assert result.exit_code == 1
-    assert "delete job ACME/WEB-002 failed: Only administrators may delete jobs (HTTP 403" in result.stderr
+    assert "failed:  delete job ACME/WEB-002: Only administrators may delete jobs (HTTP 403" in result.stderr
 
 
 def test_token_never_in_output_or_plan_file(server: EmulatorServer, basic_config: Path, tmp_path: Path) -> None:
     planfile = tmp_path / "plan.json"
     outputs = [run("plan", basic_config, "--out", planfile), run("plan", basic_config, "--format", "json"),
-               run("apply", "--plan", planfile, "--yes"), run("import", "--out", tmp_path / "imported")]
+               run("apply", basic_config, "--plan", planfile, "--yes"), run("import", "--out", tmp_path / "imported")]
     assert all(r.exit_code == 0 for r in outputs), [r.stderr for r in outputs]
     text = "".join(r.stdout + r.stderr for r in outputs) + planfile.read_text()
     text += "".join(p.read_text() for p in (tmp_path / "imported").iterdir())

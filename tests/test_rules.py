@@ -156,7 +156,8 @@ def test_default_tasks_are_never_pruned(tmp_path: Path, sandbox_path: Path) -> N
     (config / "tasks.yaml").write_text("tasks:\n  DEV: {name: Development}\n")
     plan = plan_json(config)
     assert [(c["action"], c["key"]) for c in plan["changes"]] == [("deactivate", "OLD")]
-    assert plan["policy"]["tasks"] == {"prune": "deactivate", "live": 11, "left_alone": 9}
+    assert plan["policy"]["tasks"] == {"prune": "deactivate", "live": 11, "left_alone": 9, "protect": [],
+                                       "protected_skipped": 0, "ignore_fields": []}
     header = run("plan", config).stdout
     assert "tasks    prune: deactivate live: 11     left alone: 9" in header
 
@@ -180,7 +181,7 @@ def test_tombstone_deletes_and_history_refusal_names_object(basic_config: Path, 
     edit(basic_config, "tasks.yaml", "DESIGN: {name: Design}", "DESIGN: {name: Design}\n  DEV2: {absent: true}")
     plan = plan_json(basic_config)
     assert [(c["action"], c["key"]) for c in plan["changes"]] == [("delete", "ACME/WEB-002")]
-    assert run("apply", basic_config, "--yes").exit_code == 0
+    assert run("apply", basic_config, "--yes", "--allow-delete").exit_code == 0
     assert "WEB-002" not in {j["JobNumber"] for j in api.list("Jobs")}
 
     edit(basic_config, "tasks.yaml", "DESIGN: {name: Design}", "DESIGN: {name: Design}\n  BUILD: {name: Build}")
@@ -191,12 +192,12 @@ def test_tombstone_deletes_and_history_refusal_names_object(basic_config: Path, 
       project_manager: jane@example.com
       tasks: [DEV, DESIGN]
       users: [jane@example.com]""", "    WEB-001: {absent: true}")
-    result = run("apply", basic_config, "--yes")
+    result = run("apply", basic_config, "--yes", "--allow-delete")
     assert result.exit_code == 1
-    assert "applied: create task BUILD" in result.stderr
-    assert ("delete job ACME/WEB-001 failed: Job 'WEB-001' has time entries and cannot be deleted; "
-            "inactivate it instead") in result.stderr
-    assert "1 change(s) applied before the failure" in result.stderr
+    assert "applied: + create task BUILD" in result.stdout
+    assert ("failed:  delete job ACME/WEB-001: Job 'WEB-001' has time entries and cannot be deleted; "
+            "inactivate it instead (it has history: deactivate it instead with active: false)") in result.stderr
+    assert "Apply finished with failures: 1 applied, 1 failed, 0 skipped." in result.stderr
 
 
 def test_undeclared_reference_ok_at_plan_when_live(basic_config: Path, tmp_path: Path, sandbox_path: Path) -> None:
@@ -258,7 +259,7 @@ def test_saved_plan_applies_exactly_and_refuses_after_drift(basic_config: Path, 
     assert run("plan", basic_config, "--out", planfile).exit_code == 0
     acme = next(c for c in api.list("Clients") if c["ShortName"] == "ACME")
     api.update("Clients", acme["ID"], {"Notes": "changed by someone else"})
-    refused = run("apply", "--plan", planfile, "--yes")
+    refused = run("apply", basic_config, "--plan", planfile, "--yes")
     assert refused.exit_code == 1
     assert "the account changed since the plan was made; these objects differ: client:ACME" in refused.stderr
     assert next(c for c in api.list("Clients") if c["ShortName"] == "ACME")["Name"] == "Acme Corporation"
@@ -267,6 +268,6 @@ def test_saved_plan_applies_exactly_and_refuses_after_drift(basic_config: Path, 
     # an unrelated change does not invalidate the plan
     globex = next(c for c in api.list("Clients") if c["ShortName"] == "GLOBEX")
     api.update("Clients", globex["ID"], {"Notes": "unrelated"})
-    applied = run("apply", "--plan", planfile, "--yes")
+    applied = run("apply", basic_config, "--plan", planfile, "--yes")
     assert applied.exit_code == 0, applied.stderr
     assert next(c for c in api.list("Clients") if c["ShortName"] == "ACME")["Name"] == "Acme Corp"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,26 @@ class Settings:
     prune: dict[Kind, str] = field(default_factory=lambda: {k: "ignore" for k in KINDS})
     api: dict[str, float] = field(default_factory=dict)  # rate_limit, concurrency, timeout
     membrane: dict[str, str] = field(default_factory=dict)  # connection, binary, api_url
+    protect: dict[Kind, tuple[str, ...]] = field(default_factory=dict)  # glob patterns over natural keys
+    ignore_fields: dict[Kind, frozenset[str]] = field(default_factory=dict)
+    thresholds: dict[Kind, Threshold] = field(default_factory=dict)
+
+    def threshold(self, kind: Kind) -> "Threshold":
+        return self.thresholds.get(kind, Threshold())
+
+    def protected(self, kind: Kind, key: Key) -> bool:
+        text = format_key(key)
+        return any(fnmatch.fnmatchcase(text, pattern) or (kind is Kind.USER and fnmatch.fnmatchcase(
+            text, pattern.lower())) for pattern in self.protect.get(kind, ()))
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """octoDNS-style guard rail: refuse to remove or update more than a share of a kind at once."""
+
+    remove_percent: float = 10.0
+    update_percent: float = 30.0
+    min_objects: int = 10
 
 
 @dataclass(frozen=True)
@@ -116,8 +137,14 @@ def _load_settings(path: Path, display: str, problems: list[Problem]) -> Setting
     if schema_problems:
         return Settings()
     prune = {kind: (data.get("prune") or {}).get(kind.section, "ignore") for kind in KINDS}
-    return Settings(backend=data.get("backend"), prune=prune, api=dict(data.get("api") or {}),
-                    membrane=dict(data.get("membrane") or {}))
+    by_kind = {kind.section: kind for kind in KINDS}
+    return Settings(
+        backend=data.get("backend"), prune=prune, api=dict(data.get("api") or {}),
+        membrane=dict(data.get("membrane") or {}),
+        protect={by_kind[s]: tuple(v) for s, v in (data.get("protect") or {}).items()},
+        ignore_fields={by_kind[s]: frozenset(v) for s, v in (data.get("ignore_fields") or {}).items()},
+        thresholds={by_kind[s]: Threshold(**v) for s, v in (data.get("thresholds") or {}).items()},
+    )
 
 
 class _Builder:

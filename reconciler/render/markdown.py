@@ -47,9 +47,10 @@ def render(plan: Plan) -> str:
     if assignments:
         lines += [f"<details><summary>Assignments ({len(assignments)})</summary>", ""]
         lines += [f"- {_describe(c)}" for c in assignments] + ["", "</details>", ""]
-    lines += ["<details><summary>Policy</summary>", "", "| kind | prune | live | left alone |",
-              "| --- | --- | ---: | ---: |"]
-    lines += [f"| {k.section} | {h.policy} | {h.live} | {h.left_alone} |" for k, h in plan.kinds.items()]
+    lines += ["<details><summary>Policy</summary>", "",
+              "| kind | prune | live | left alone | protect | ignore_fields |", "| --- | --- | ---: | ---: | --- | --- |"]
+    lines += [f"| {k.section} | {h.policy} | {h.live} | {h.left_alone} | {_cell(', '.join(h.protect)) or '—'} "
+              f"| {', '.join(h.ignore_fields) or '—'} |" for k, h in plan.kinds.items()]
     lines += ["", "</details>", ""]
     if plan.warnings:
         lines += ["#### Warnings", ""] + [f"- {_cell(w)}" for w in plan.warnings] + [""]

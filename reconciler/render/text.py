@@ -17,6 +17,11 @@ def header_lines(plan: Plan) -> list[str]:
     for kind, header in plan.kinds.items():
         lines.append(f"  {kind.section:<8} prune: {header.policy:<10} live: {header.live:<6} "
                      f"left alone: {header.left_alone}")
+        if header.protect:
+            lines.append(f"           protect: {', '.join(header.protect)} "
+                         f"({header.protected_skipped} change(s) held back)")
+        if header.ignore_fields:
+            lines.append(f"           ignore_fields: {', '.join(header.ignore_fields)}")
     return lines
 
 

@@ -1,0 +1,97 @@
+"""A journal of every write an apply makes, so an interrupted apply can be resumed exactly.
+
+One JSON-lines file per apply in .reconciler/journal/: the plan first, then for each change its
+intent and its outcome. Bodies hold configuration values only, never credentials. Each line is
+flushed as it is written, so a killed process leaves every line it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.plan import Change, Plan
+
+
+def state_dir() -> Path:
+    """Where journals and the apply lock live (beside the sandbox by default)."""
+    return Path(os.environ.get("RECONCILER_STATE_DIR") or ".reconciler")
+
+
+@dataclass
+class JournalState:
+    """What a journal says happened: change index -> last event (intent, done, failed, skipped)."""
+
+    path: Path
+    plan: Plan
+    events: dict[int, str] = field(default_factory=dict)
+    finished: bool = False
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, plan: Plan, directory: Path | None = None) -> "Journal":
+        directory = directory or state_dir() / "journal"
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        journal = cls(directory / f"apply-{stamp}-{os.getpid()}.jsonl")
+        journal.write({"event": "start", "plan": plan.to_json()})
+        return journal
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps({"time": round(time.time(), 3), **record}, ensure_ascii=False)
+        with self._lock:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def change(self, event: str, index: int, change: Change, detail: str | None = None) -> None:
+        record: dict[str, Any] = {"event": event, "index": index, "change": change.label}
+        if detail:
+            record["detail"] = detail
+        self.write(record)
+
+    def close(self, finished: bool) -> None:
+        self.write({"event": "finish" if finished else "stop"})
+        self._file.close()
+
+
+def read_journal(path: Path) -> JournalState:
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines or lines[0].get("event") != "start":
+        raise ValueError(f"{path} is not an apply journal")
+    state = JournalState(path, Plan.from_json(lines[0]["plan"]))
+    for record in lines[1:]:
+        if "index" in record:
+            state.events[record["index"]] = record["event"]
+        elif record.get("event") in ("finish", "abandoned"):
+            state.finished = True
+    return state
+
+
+def latest_unfinished(directory: Path | None = None) -> JournalState | None:
+    directory = directory or state_dir() / "journal"
+    for path in sorted(directory.glob("apply-*.jsonl"), reverse=True) if directory.is_dir() else []:
+        state = read_journal(path)
+        if not state.finished:
+            return state
+    return None
+
+
+def abandon_unfinished(directory: Path | None = None) -> list[Path]:
+    """Mark interrupted journals as superseded by a fresh plan (which starts from the live account)."""
+    abandoned = []
+    while (state := latest_unfinished(directory)) is not None:
+        with state.path.open("a", encoding="utf-8") as file:
+            file.write(json.dumps({"time": round(time.time(), 3), "event": "abandoned"}) + "\n")
+        abandoned.append(state.path)
+    return abandoned
