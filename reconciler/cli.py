@@ -5,6 +5,7 @@ Exit codes: 0 success (or no changes), 1 error, 2 changes pending (plan --detail
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
@@ -28,7 +29,11 @@ from reconciler.lock import ApplyLock
 from reconciler.safety import guard_rail_refusals
 from reconciler.model import Key, Kind, LiveState
 from reconciler.plan import Change, Plan
+from reconciler.impact import annotate_impact
 from reconciler.render import render, summary_line
+from reconciler.render.markdown import split_comments
+from reconciler.render.redact import redact_plan
+from reconciler.render.yaml_patch import yaml_patch
 from reconciler.render.text import change_lines, Styler
 from reconciler.sandbox.emulator import Emulator
 
@@ -171,26 +176,86 @@ def report_calls(client: ClickTimeClient) -> None:
     click.echo(f"({client.calls} API call(s){retried})", err=True)
 
 
+def planned(config: Configuration, session: Session) -> tuple[Plan, LiveState]:
+    """Read the account and plan against it, with the blast radius of destructive changes."""
+    live = fetch_live(session.client, assignments_needed(config))
+    the_plan = annotate_impact(session.client, build_plan(config, live, session.backend), live, dt.date.today())
+    return the_plan, live
+
+
+def show_plan(the_plan: Plan, fmt: str, redact: bool, split_to: Path | None) -> None:
+    shown = redact_plan(the_plan) if redact else the_plan
+    text = render(shown, fmt, color=use_color())
+    if split_to is None:
+        click.echo(text, nl=False)
+        return
+    split_to.mkdir(parents=True, exist_ok=True)
+    for old in split_to.glob("plan-*.md"):
+        old.unlink()
+    parts = split_comments(text) if fmt == "markdown" else [text]
+    for number, part in enumerate(parts, 1):
+        path = split_to / f"plan-{number}.md"
+        path.write_text(part, encoding="utf-8")
+        click.echo(str(path))
+
+
+render_options = [
+    click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+                  show_default=True),
+    click.option("--redact", is_flag=True, help="Mask emails and personal or billing values (for public comments)."),
+    click.option("--split-to", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 help="Write the rendering as DIR/plan-N.md files, each fit for one GitHub comment (65,536 "
+                      "characters), and print their paths."),
+]
+
+
+def with_render_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(render_options):
+        command = option(command)
+    return command
+
+
 @main.command()
 @config_dir
 @backend_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@with_render_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
 @handle_errors
-def plan(directory: Path, fmt: str, out: Path | None, detailed_exitcode: bool, **flags: Any) -> None:
+def plan(directory: Path, fmt: str, redact: bool, split_to: Path | None, out: Path | None, detailed_exitcode: bool,
+         **flags: Any) -> None:
     """Show what apply would change. Read-only."""
     config = load_configuration(directory)
     with Session(flags, config.settings) as session:
-        live = fetch_live(session.client, assignments_needed(config))
-        the_plan = build_plan(config, live, session.backend)
+        the_plan, _ = planned(config, session)
         report_calls(session.client)
-    click.echo(render(the_plan, fmt, color=use_color()), nl=False)
+    show_plan(the_plan, fmt, redact, split_to)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(the_plan.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         click.echo(f"Plan saved to {out}.", err=True)
     if detailed_exitcode and not the_plan.empty:
+        sys.exit(EXIT_CHANGES)
+
+
+@main.command()
+@config_dir
+@backend_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "yaml-patch"]), default="text",
+              show_default=True, help="yaml-patch: a diff to the configuration that adopts the live values.")
+@click.option("--redact", is_flag=True, help="Mask emails and personal or billing values.")
+@handle_errors
+def drift(directory: Path, fmt: str, redact: bool, **flags: Any) -> None:
+    """Read-only check for a schedule: exit 2 when the account differs from the configuration."""
+    config = load_configuration(directory)
+    with Session(flags, config.settings) as session:
+        the_plan, live = planned(config, session)
+    if fmt == "yaml-patch":
+        click.echo(yaml_patch(the_plan, config, live), nl=False)
+    else:
+        show_plan(the_plan, fmt, redact, None)
+    if not the_plan.empty:
+        click.echo(f"Drift: {summary_line(the_plan)}", err=True)
         sys.exit(EXIT_CHANGES)
 
 
@@ -295,8 +360,7 @@ def apply(directory: Path, plan_file: Path | None, resume: bool, yes: bool, forc
         return
     if plan_file is None:
         with Session(flags, config.settings) as session:
-            live = fetch_live(session.client, assignments_needed(config))
-            the_plan = build_plan(config, live, session.backend)
+            the_plan, live = planned(config, session)
             run_apply(session, the_plan, live, yes, config.settings, force, allow_delete)
         return
     saved = load_saved_plan(plan_file)

@@ -116,7 +116,8 @@ def test_client_deactivation_cascades_and_is_shown(basic_config: Path, api: Clic
     plan = plan_json(basic_config)
     [change] = plan["changes"]
     assert change["action"] == "deactivate" and change["key"] == "ACME"
-    assert change["notes"] == ["also deactivates its 2 active job(s): ACME/WEB-001, ACME/WEB-002"]
+    assert change["notes"] == ["also deactivates its 2 active job(s): ACME/WEB-001, ACME/WEB-002",
+                               "impact: 0 h logged in the last 90 days by 0 people; 2 active job(s)"]
     assert run("apply", basic_config, "--yes").exit_code == 0
     jobs = {j["JobNumber"]: j["IsActive"] for j in api.list("Jobs")}
     assert jobs == {"WEB-001": False, "WEB-002": False, "G-1": True}

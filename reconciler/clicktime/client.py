@@ -145,14 +145,15 @@ class ClickTimeClient:
             raise ApiError(0, method, path, [f"gave up after {self.retry.attempts} attempts: {error}"]) from None
 
     # -- lists ---------------------------------------------------------------------------
-    def list(self, collection: str, filters: Iterable[tuple[str, str]] = ()) -> list[dict[str, Any]]:
+    def list(self, collection: str, filters: Iterable[tuple[str, str]] = (),
+             include_inactive: bool = True) -> list[dict[str, Any]]:
         """Every record of a collection, active and inactive, de-duplicated by ID.
 
         The first page tells the total and the page size the server grants; the remaining pages
         are read concurrently. A result shorter than page.count is an error, never a smaller
         account."""
         query = [*filters]
-        if not any(name == "IsActive" for name, _ in query):
+        if include_inactive and not any(name == "IsActive" for name, _ in query):
             query += [("IsActive", "true"), ("IsActive", "false")]
 
         def page(offset: int, limit: int) -> dict[str, Any]:

@@ -34,6 +34,8 @@ class LocatedDocument:
     value_locations: dict[Path_, Location] = field(default_factory=dict)
     # paths of scalars written plain (unquoted), for "quote it" hints on type errors
     plain_scalars: set[Path_] = field(default_factory=set)
+    # character spans of scalar and list values, recorded only when asked (for edits)
+    spans: dict[Path_, tuple[int, int]] | None = None
 
     def where(self, path: Path_, key: bool = False) -> Location:
         """The location of a path, or of its nearest ancestor that has one."""
@@ -52,8 +54,9 @@ def _location(display: str, node: yaml.Node) -> Location:
     return Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def load_yaml(text: str, display: str) -> tuple[LocatedDocument | None, list[Problem]]:
-    """Parse one file. Returns (document, problems); document is None on a syntax error."""
+def load_yaml(text: str, display: str, spans: bool = False) -> tuple[LocatedDocument | None, list[Problem]]:
+    """Parse one file. Returns (document, problems); document is None on a syntax error.
+    With `spans`, also record where each scalar and list value starts and ends."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -67,7 +70,7 @@ def load_yaml(text: str, display: str) -> tuple[LocatedDocument | None, list[Pro
         return None, [Problem(Location(display), f"YAML error: {error}")]
     finally:
         loader.dispose()
-    document = LocatedDocument(display, None)
+    document = LocatedDocument(display, None, spans={} if spans else None)
     problems: list[Problem] = []
     if node is not None:
         document.value_locations[()] = _location(display, node)
@@ -98,6 +101,8 @@ def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, problems: list[Pr
             doc.value_locations[child] = _location(doc.path, value_node)
             result[key] = _build(value_node, child, doc, problems, loader)
         return result
+    if doc.spans is not None and not isinstance(node, yaml.MappingNode):
+        doc.spans[path] = (node.start_mark.index, node.end_mark.index)
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item_node in enumerate(node.value):

@@ -55,3 +55,40 @@ def render(plan: Plan) -> str:
     if plan.warnings:
         lines += ["#### Warnings", ""] + [f"- {_cell(w)}" for w in plan.warnings] + [""]
     return "\n".join(lines)
+
+
+GITHUB_COMMENT_LIMIT = 65_536
+
+
+def split_comments(text: str, limit: int = GITHUB_COMMENT_LIMIT) -> list[str]:
+    """Split a rendering into comments of at most `limit` characters, cutting between lines.
+
+    A cut inside a <details> block closes it and reopens it, with the table header repeated,
+    in the next comment, so that every part renders on its own."""
+    if len(text) <= limit:
+        return [text]
+    reserve = 400  # room for the part heading and the re-opened block
+    parts: list[list[str]] = [[]]
+    size = 0
+    open_summary: str | None = None
+    table_header: list[str] = []
+    for line in text.splitlines():
+        if size + len(line) + 1 > limit - reserve and parts[-1]:
+            if open_summary is not None:
+                parts[-1] += ["", "</details>"]
+            parts.append([])
+            size = 0
+            if open_summary is not None:
+                parts[-1] += [open_summary.replace("</summary>", " (continued)</summary>"), "", *table_header]
+                size = sum(len(x) + 1 for x in parts[-1])
+        if line.startswith("<details>"):
+            open_summary, table_header = line, []
+        elif line.startswith("</details>"):
+            open_summary, table_header = None, []
+        elif open_summary is not None and line.startswith("|") and len(table_header) < 2:
+            table_header.append(line)
+        parts[-1].append(line)
+        size += len(line) + 1
+    total = len(parts)
+    return [f"### ClickTime plan (part {n} of {total})\n\n" + "\n".join(lines).removeprefix("### ClickTime plan\n")
+            + "\n" for n, lines in enumerate(parts, 1)]

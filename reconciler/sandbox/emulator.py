@@ -115,6 +115,7 @@ class Emulator:
             ("POST", re.compile(r"/Jobs/([^/]+)/(Tasks|Users)"), self._assign),
             ("DELETE", re.compile(r"/Jobs/([^/]+)/(Tasks|Users)/([^/]+)"), self._unassign),
             ("POST", re.compile(r"/TimeEntries"), self._add_time_entry),
+            ("GET", re.compile(r"/Reports/Time"), self._time_report),
             ("GET", re.compile(r"/(Clients|Jobs|Tasks|Users)/new"), self._get_template),
             ("GET", re.compile(r"/(Clients|Jobs|Tasks|Users)"), self._list),
             ("POST", re.compile(r"/(Clients|Jobs|Tasks|Users)"), self._create),
@@ -450,6 +451,29 @@ class Emulator:
                  "UserID": body["UserID"], "Comment": body.get("Comment", "")}
         self.store.add_time_entry(entry)
         return envelope(entry, status=A.STATUS_CREATED)
+
+    def _time_report(self, request: Request) -> Response:
+        params: dict[str, list[str]] = {}
+        for name, value in request.query:
+            params.setdefault(name, []).append(value)
+        filters = ("JobID", "ClientID", "UserID", "TaskID")
+        unknown = set(params) - {"limit", "offset", "StartDate", "EndDate", *filters}
+        if unknown:
+            raise invalid(f"Unknown query parameter(s): {', '.join(sorted(unknown))}")
+        limit = max(1, min(self._int_param(params, "limit", self.max_page_size), self.max_page_size))
+        offset = self._int_param(params, "offset", 0)
+        start, end = params.get("StartDate", [""])[-1], params.get("EndDate", ["9999-12-31"])[-1]
+        rows = []
+        for entry in self.store.time_entries():
+            job = self.store.get("Jobs", entry["JobID"]) or {}
+            row = {**entry, "ClientID": job.get("ClientID"), "IsBillable": job.get("IsBillable", True)}
+            if not start <= row["Date"] <= end:
+                continue
+            if all(row.get(f) in params[f] for f in filters if f in params):
+                rows.append(row)
+        rows.sort(key=lambda r: (r["Date"], r["ID"]), reverse=True)  # Date desc, then ID desc
+        page = {"count": len(rows), "limit": limit, "offset": offset, "links": {}}
+        return envelope(rows[offset:offset + limit], page=page)
 
     # -- summary for `sandbox show` ----------------------------------------------------
     def summary(self) -> dict[str, Any]:
