@@ -82,10 +82,6 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             outcome = error.outcome
             click.echo(f"Apply finished with failures: {len(outcome.applied)} applied, {len(outcome.failed)} "
                        f"failed, {len(outcome.skipped)} skipped.", err=True)
-            for label, detail in outcome.failed:
-                click.echo(f"  failed:  {label}: {detail}", err=True)
-            for label, detail in outcome.skipped:
-                click.echo(f"  skipped: {label}: {detail}", err=True)
             fail(str(error))
             sys.exit(EXIT_ERROR)
         except ApiError as error:

@@ -107,7 +107,8 @@ def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
                     return None
                 raise
         if kind is Kind.JOB:
-            client_id = ids.get(fingerprint_key(Kind.CLIENT, key[:1]))
+            parent = state.objects[Kind.CLIENT].get(key[:1])  # read first: it may be new since the plan
+            client_id = parent.id if parent else ids.get(fingerprint_key(Kind.CLIENT, key[:1]))
             if not client_id:
                 return None  # its client does not exist yet, so neither can the job
             found = client.list("Jobs", [("ClientID", client_id), ("JobNumber", key[1])])
@@ -116,11 +117,14 @@ def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
         return found[0] if found else None
 
     with ThreadPoolExecutor(max_workers=client.concurrency) as pool:
-        ordered = sorted(objects)
-        for (kind, key), record in zip(ordered, pool.map(read, ordered)):
-            if record is not None:
-                state.objects[kind][key] = LiveObject(kind, key, record["ID"], record,
-                                                      live_fields(kind, record, email_by_id))
+        # Clients (and the rest) before jobs: a job is looked up under its client's live ID.
+        parents = sorted(ref for ref in objects if ref[0] is not Kind.JOB)
+        children = sorted(ref for ref in objects if ref[0] is Kind.JOB)
+        for batch in (parents, children):
+            for (kind, key), record in zip(batch, pool.map(read, batch)):
+                if record is not None:
+                    state.objects[kind][key] = LiveObject(kind, key, record["ID"], record,
+                                                          live_fields(kind, record, email_by_id))
         wanted = sorted(lists)
         job_ids = [ids.get(fingerprint_key(Kind.JOB, job)) for job, _ in wanted]
         answers = pool.map(lambda item: client.assigned_ids(item[0], ASSIGNMENTS[item[1]][1]) if item[0] else None,

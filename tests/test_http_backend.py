@@ -57,7 +57,7 @@ def test_permission_error_names_the_permission(server: EmulatorServer, basic_con
     jobs.write_text(jobs.read_text().replace("WEB-002: {name: Shop}", "WEB-002: {absent: true}"))
     result = run("apply", basic_config, "--yes", "--allow-delete")
     assert result.exit_code == 1
-    assert "failed:  delete job ACME/WEB-002: Only administrators may delete jobs (HTTP 403" in result.stderr
+    assert "failed: x delete job ACME/WEB-002 (Only administrators may delete jobs (HTTP 403" in result.stderr
 
 
 def test_token_never_in_output_or_plan_file(server: EmulatorServer, basic_config: Path, tmp_path: Path) -> None:

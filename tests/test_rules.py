@@ -196,7 +196,7 @@ def test_tombstone_deletes_and_history_refusal_names_object(basic_config: Path, 
     result = run("apply", basic_config, "--yes", "--allow-delete")
     assert result.exit_code == 1
     assert "applied: + create task BUILD" in result.stdout
-    assert ("failed:  delete job ACME/WEB-001: Job 'WEB-001' has time entries and cannot be deleted; "
+    assert ("failed: x delete job ACME/WEB-001 (Job 'WEB-001' has time entries and cannot be deleted; "
             "inactivate it instead (it has history: deactivate it instead with active: false)") in result.stderr
     assert "Apply finished with failures: 1 applied, 1 failed, 0 skipped." in result.stderr
 

@@ -90,5 +90,5 @@ def split_comments(text: str, limit: int = GITHUB_COMMENT_LIMIT) -> list[str]:
         parts[-1].append(line)
         size += len(line) + 1
     total = len(parts)
-    return [f"### ClickTime plan (part {n} of {total})\n\n" + "\n".join(lines).removeprefix("### ClickTime plan\n")
+    return [f"### ClickTime plan (part {n} of {total})\n\n" + "\n".join(lines).removeprefix("### ClickTime plan\n\n")
             + "\n" for n, lines in enumerate(parts, 1)]

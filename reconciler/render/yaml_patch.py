@@ -5,6 +5,7 @@ expressed as an in-place edit (objects only one side has) is listed as comments 
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,7 @@ def yaml_patch(plan: Plan, config: Configuration, live: LiveState) -> str:
         new = text
         for (start, end), replacement in sorted(edits[path].items(), reverse=True):
             new = new[:start] + replacement + new[end:]
+        shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
         out += [line.rstrip("\n") for line in difflib.unified_diff(
-            text.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}")]
+            text.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{shown}", f"b/{shown}")]
     return "\n".join(out) + "\n" if out else ""

@@ -10,6 +10,7 @@ import math
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -89,6 +90,11 @@ class EmulatorServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (killed, timed out) is not an error worth printing."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
     def draw_fault(self) -> str | None:
         if self.knobs.fault_rate <= 0:
