@@ -16,8 +16,7 @@ from reconciler.clicktime.client import ClickTimeClient
 from reconciler.errors import ApiError, ApplyError, ApplyOutcome, BackendError
 from reconciler.journal import Journal
 from reconciler.model import (
-    ASSIGNMENTS, FIELD_BY_YAML, KEY_FIELDS, KINDS, Key, Kind, LiveState, normalise_email, parse_key,
-    yaml_to_api_value,
+    ASSIGNMENTS, FIELD_BY_YAML, KEY_FIELDS, KINDS, Key, Kind, LiveState, parse_key, ref_key, yaml_to_api_value,
 )
 from reconciler.plan import Change, Plan
 
@@ -27,12 +26,16 @@ ObjectRef = tuple[Kind, Key]
 EventSink = Callable[[str, Change, str], None]
 
 
+SETUP_WAVE = {Kind.DIVISION: 0, Kind.EMPLOYMENT_TYPE: 0, Kind.CLIENT: 1, Kind.TASK: 1, Kind.USER: 1, Kind.JOB: 2}
+TEARDOWN_WAVE = {Kind.JOB: 4, Kind.USER: 5, Kind.TASK: 5, Kind.CLIENT: 6, Kind.DIVISION: 7, Kind.EMPLOYMENT_TYPE: 7}
+
+
 def wave_of(change: Change) -> int:
     if change.target is not None:
-        return 2
+        return 3
     if change.action in TEARDOWN:
-        return {Kind.JOB: 3, Kind.USER: 4, Kind.TASK: 4, Kind.CLIENT: 5}[change.kind]
-    return 1 if change.kind is Kind.JOB else 0
+        return TEARDOWN_WAVE[change.kind]
+    return SETUP_WAVE[change.kind]
 
 
 def waves(changes: list[tuple[int, Change]]) -> list[list[list[tuple[int, Change]]]]:
@@ -49,13 +52,14 @@ def needs(change: Change) -> list[ObjectRef]:
     if change.target is not None:
         target_kind = ASSIGNMENTS[change.list_name or ""][0]
         return [(Kind.JOB, change.key), (target_kind, change.target)]
-    if change.kind is Kind.JOB and change.action not in TEARDOWN:
-        refs: list[ObjectRef] = [(Kind.CLIENT, change.key[:1])]
-        manager = change.fields.get("project_manager")
-        if manager is not None and manager.new:
-            refs.append((Kind.USER, (normalise_email(manager.new),)))
-        return refs
-    return []
+    if change.action in TEARDOWN:
+        return []
+    refs: list[ObjectRef] = [(Kind.CLIENT, change.key[:1])] if change.kind is Kind.JOB else []
+    for name, field in change.fields.items():
+        spec = FIELD_BY_YAML[change.kind][name]
+        if spec.ref is not None and field.new:
+            refs.append((spec.ref, ref_key(spec.ref, field.new)))
+    return refs
 
 
 class Applier:
@@ -185,7 +189,7 @@ class Applier:
         live = self.live.objects[change.kind].get(change.key)
         for name, field_change in change.fields.items():
             spec = FIELD_BY_YAML[change.kind][name]
-            value = yaml_to_api_value(spec, field_change.new, lambda email: self._id(Kind.USER, (email,)))
+            value = yaml_to_api_value(spec, field_change.new, self._id)
             if spec.api == "CustomFields" and live is not None:
                 # Send the whole map: whether ClickTime merges a partial one is not documented.
                 value = {**(live.record.get("CustomFields") or {}), **value}

@@ -24,7 +24,7 @@ from reconciler.diff import build_plan, touched_fingerprints
 from reconciler.errors import ApiError, ApplyError, ConfigError, PlanRefused, ReconcilerError
 from reconciler.export import write_export
 from reconciler.journal import Journal, JournalState, abandon_unfinished, latest_unfinished, state_dir
-from reconciler.live import fetch_live, fetch_touched
+from reconciler.live import CORE_KINDS, fetch_live, fetch_touched
 from reconciler.lock import ApplyLock
 from reconciler.safety import guard_rail_refusals
 from reconciler.model import Key, Kind, LiveState
@@ -144,6 +144,16 @@ class Session:
         self.client.close()
 
 
+def kinds_needed(config: Configuration) -> set[Kind]:
+    """The four core kinds, plus divisions and employment types when the configuration uses them
+    (reading them needs a ClickTime module some accounts lack)."""
+    kinds = set(CORE_KINDS)
+    for optional, field in ((Kind.DIVISION, "division"), (Kind.EMPLOYMENT_TYPE, "employment_type")):
+        if config.desired.objects[optional] or any(field in u.fields for u in config.desired.objects[Kind.USER].values()):
+            kinds.add(optional)
+    return kinds
+
+
 def assignments_needed(config: Configuration) -> dict[Key, set[str]]:
     return {key: set(job.assignments) for key, job in config.desired.objects[Kind.JOB].items()
             if job.assignments and not job.absent}
@@ -174,7 +184,7 @@ def report_calls(client: ClickTimeClient) -> None:
 
 def planned(config: Configuration, session: Session) -> tuple[Plan, LiveState]:
     """Read the account and plan against it, with the blast radius of destructive changes."""
-    live = fetch_live(session.client, assignments_needed(config))
+    live = fetch_live(session.client, assignments_needed(config), kinds=kinds_needed(config))
     the_plan = annotate_impact(session.client, build_plan(config, live, session.backend), live, dt.date.today())
     return the_plan, live
 

@@ -16,10 +16,11 @@ from reconciler.model import (
 )
 from reconciler.plan import Change, FieldChange, KindHeader, Plan, fingerprint, fingerprint_key
 
-REQUIRED_ON_CREATE = {Kind.CLIENT: ("name",), Kind.TASK: ("name",), Kind.USER: ("name",), Kind.JOB: ("name",)}
+REQUIRED_ON_CREATE = {Kind.CLIENT: ("name",), Kind.TASK: ("name",), Kind.USER: ("name",), Kind.JOB: ("name",),
+                      Kind.DIVISION: (), Kind.EMPLOYMENT_TYPE: ()}
 DEFAULT_TASK_CODES = frozenset(code for code, _ in assumptions.DEFAULT_TASKS)
 # Destructive changes run children first; everything else parents first.
-TEARDOWN_ORDER = (Kind.JOB, Kind.USER, Kind.TASK, Kind.CLIENT)
+TEARDOWN_ORDER = (Kind.JOB, Kind.USER, Kind.TASK, Kind.CLIENT, Kind.DIVISION, Kind.EMPLOYMENT_TYPE)
 
 
 def build_plan(config: Configuration, live: LiveState, backend: str) -> Plan:

@@ -9,10 +9,14 @@ from reconciler.clicktime import assumptions
 from reconciler.clicktime.client import NATURAL_KEY_FILTERS, ClickTimeClient
 from reconciler.errors import ApiError, BackendError
 from reconciler.plan import Plan, fingerprint_key
-from reconciler.model import ASSIGNMENTS, KINDS, Key, Kind, LiveObject, LiveState, live_fields, normalise_email
+from reconciler.model import (
+    ASSIGNMENTS, KINDS, Key, Kind, LiveObject, LiveState, live_fields, normalise_email, parse_key,
+)
 
 
 def natural_key(kind: Kind, record: Mapping[str, Any], client_short_name_by_id: Mapping[str, str]) -> Key | None:
+    if kind in (Kind.DIVISION, Kind.EMPLOYMENT_TYPE):
+        return (record["Name"],)
     if kind is Kind.CLIENT:
         return (record["ShortName"],)
     if kind is Kind.TASK:
@@ -34,28 +38,39 @@ def assignment_lists_allowed(company: Mapping[str, Any]) -> dict[str, bool]:
 def build_live_state(records: Mapping[Kind, list[dict[str, Any]]], company: Mapping[str, Any],
                      me: Mapping[str, Any] | None = None) -> LiveState:
     state = LiveState(company=dict(company), me=dict(me or {}))
-    client_by_id = {r["ID"]: r["ShortName"] for r in records[Kind.CLIENT]}
-    email_by_id = {r["ID"]: normalise_email(r["Email"]) for r in records[Kind.USER]}
+    client_by_id = {r["ID"]: r["ShortName"] for r in records.get(Kind.CLIENT, [])}
+    keys: dict[Kind, dict[str, Key]] = {kind: {} for kind in KINDS}
     for kind in KINDS:
-        for record in records[kind]:
+        seen: dict[Key, str] = {}
+        for record in records.get(kind, []):
             key = natural_key(kind, record, client_by_id)
             if key is None:
                 state.unkeyed[kind] = state.unkeyed.get(kind, 0) + 1
-                continue
-            if key in state.objects[kind]:
+            elif key in seen:
                 raise BackendError(f"the account holds two {kind.section} with the key {'/'.join(key)} "
-                                   f"(IDs {state.objects[kind][key].id} and {record['ID']}); resolve it in ClickTime")
-            state.objects[kind][key] = LiveObject(kind, key, record["ID"], record,
-                                                  live_fields(kind, record, email_by_id))
+                                   f"(IDs {seen[key]} and {record['ID']}); resolve it in ClickTime")
+            else:
+                seen[key] = record["ID"]
+                keys[kind][record["ID"]] = key
+    for kind in KINDS:
+        for record in records.get(kind, []):
+            key = keys[kind].get(record["ID"])
+            if key is not None:
+                state.objects[kind][key] = LiveObject(kind, key, record["ID"], record, live_fields(kind, record, keys))
     return state
 
 
+CORE_KINDS = frozenset({Kind.CLIENT, Kind.TASK, Kind.USER, Kind.JOB})
+
+
 def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[str]] | None = None,
-               all_assignments: bool = False) -> LiveState:
-    """Read the whole account; assignment lists only for the jobs (and lists) asked for."""
-    with ThreadPoolExecutor(max_workers=len(KINDS) + 2) as pool:
+               all_assignments: bool = False, kinds: Iterable[Kind] = CORE_KINDS) -> LiveState:
+    """Read the account: every record of `kinds` (divisions and employment types only when
+    asked: they need a ClickTime module), and assignment lists only for the jobs asked for."""
+    wanted_kinds = [kind for kind in KINDS if kind in set(kinds)]
+    with ThreadPoolExecutor(max_workers=len(wanted_kinds) + 2) as pool:
         company_read, me_read = pool.submit(client.company), pool.submit(client.me)
-        lists = {kind: pool.submit(client.list, kind.collection) for kind in KINDS}
+        lists = {kind: pool.submit(client.list, kind.collection) for kind in wanted_kinds}
         records = {kind: future.result() for kind, future in lists.items()}
         company, me = company_read.result(), me_read.result()
     state = build_live_state(records, company, me)
@@ -94,7 +109,10 @@ def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
     state = LiveState(company=client.company(), me=client.me())
     objects = {(c.kind, c.key) for c in plan.changes if c.target is None}
     lists = {(c.key, c.list_name) for c in plan.changes if c.target is not None and c.list_name}
-    email_by_id = {i: k.split(":", 1)[1] for k, i in ids.items() if k.startswith("user:")}
+    key_by_id: dict[Kind, dict[str, Key]] = {kind: {} for kind in KINDS}
+    for ref, known in ids.items():
+        kind_text, _, key_text = ref.partition(":")
+        key_by_id[Kind(kind_text)][known] = parse_key(Kind(kind_text), key_text)
 
     def read(ref: tuple[Kind, Key]) -> dict[str, Any] | None:
         kind, key = ref
@@ -124,7 +142,7 @@ def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
             for (kind, key), record in zip(batch, pool.map(read, batch)):
                 if record is not None:
                     state.objects[kind][key] = LiveObject(kind, key, record["ID"], record,
-                                                          live_fields(kind, record, email_by_id))
+                                                          live_fields(kind, record, key_by_id))
         wanted = sorted(lists)
         job_ids = [ids.get(fingerprint_key(Kind.JOB, job)) for job, _ in wanted]
         answers = pool.map(lambda item: client.assigned_ids(item[0], ASSIGNMENTS[item[1]][1]) if item[0] else None,

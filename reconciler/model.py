@@ -17,6 +17,8 @@ from reconciler.errors import Location
 
 
 class Kind(str, Enum):
+    DIVISION = "division"
+    EMPLOYMENT_TYPE = "employment_type"
     CLIENT = "client"
     TASK = "task"
     USER = "user"
@@ -24,16 +26,21 @@ class Kind(str, Enum):
 
     @property
     def section(self) -> str:
-        """The YAML top-level section and the API collection's lower-case name."""
+        """The YAML top-level section."""
         return self.value + "s"
 
     @property
     def collection(self) -> str:
-        return {"client": "Clients", "task": "Tasks", "user": "Users", "job": "Jobs"}[self.value]
+        return COLLECTIONS[self]
 
 
-# Creation order: what jobs reference comes first.
-KINDS: tuple[Kind, ...] = (Kind.CLIENT, Kind.TASK, Kind.USER, Kind.JOB)
+COLLECTIONS = {Kind.DIVISION: "Divisions", Kind.EMPLOYMENT_TYPE: "EmploymentTypes", Kind.CLIENT: "Clients",
+               Kind.TASK: "Tasks", Kind.USER: "Users", Kind.JOB: "Jobs"}
+# Creation order: what a kind references comes before it (users name divisions and employment
+# types; jobs name clients and users).
+KINDS: tuple[Kind, ...] = (Kind.DIVISION, Kind.EMPLOYMENT_TYPE, Kind.CLIENT, Kind.TASK, Kind.USER, Kind.JOB)
+# Kinds ClickTime cannot delete (no DELETE endpoint): deactivate them instead.
+UNDELETABLE: frozenset[Kind] = frozenset({Kind.DIVISION, Kind.EMPLOYMENT_TYPE})
 KIND_BY_SECTION: dict[str, Kind] = {k.section: k for k in KINDS}
 
 Key = tuple[str, ...]
@@ -58,7 +65,7 @@ class FieldType(str, Enum):
     STRING = "string"
     BOOL = "bool"
     DATE = "date"
-    USER_REF = "user_ref"  # a user's email in YAML, a user ID in the API
+    REF = "ref"  # another object's natural key in YAML, its ID in the API
     SECURITY_LEVEL = "security_level"  # lower-case in YAML, upper-case in the API
     MAP = "map"
 
@@ -70,6 +77,7 @@ class FieldSpec:
     type: FieldType = FieldType.STRING
     max_length: int | None = None
     create_only: bool = False  # accepted by POST, absent from every PATCH model
+    ref: Kind | None = None  # for REF fields: the kind referred to
 
 
 _COMMON_TEXT = (
@@ -102,6 +110,8 @@ FIELDS: dict[Kind, tuple[FieldSpec, ...]] = {
         FieldSpec("end_date", "EndDate", FieldType.DATE),
         FieldSpec("notes", "Notes"),
         FieldSpec("custom_fields", "CustomFields", FieldType.MAP),
+        FieldSpec("division", "DivisionID", FieldType.REF, ref=Kind.DIVISION),
+        FieldSpec("employment_type", "EmploymentTypeID", FieldType.REF, ref=Kind.EMPLOYMENT_TYPE),
     ),
     Kind.JOB: (
         FieldSpec("name", "Name", max_length=50),
@@ -109,17 +119,28 @@ FIELDS: dict[Kind, tuple[FieldSpec, ...]] = {
         FieldSpec("billable", "IsBillable", FieldType.BOOL),
         FieldSpec("start_date", "StartDate", FieldType.DATE),
         FieldSpec("end_date", "EndDate", FieldType.DATE),
-        FieldSpec("project_manager", "ProjectManagerID", FieldType.USER_REF),
+        FieldSpec("project_manager", "ProjectManagerID", FieldType.REF, ref=Kind.USER),
         FieldSpec("time_requires_approval", "TimeRequiresApproval", FieldType.BOOL),
         *_COMMON_TEXT,
     ),
 }
+FIELDS[Kind.DIVISION] = (
+    FieldSpec("active", "IsActive", FieldType.BOOL),
+    *_COMMON_TEXT,
+)
+FIELDS[Kind.EMPLOYMENT_TYPE] = (
+    FieldSpec("active", "IsActive", FieldType.BOOL),
+    FieldSpec("notes", "Notes"),
+    FieldSpec("accounting_package_id", "AccountingPackageID"),
+)
 FIELD_BY_YAML: dict[Kind, dict[str, FieldSpec]] = {
     kind: {spec.yaml: spec for spec in specs} for kind, specs in FIELDS.items()
 }
 
 # The natural key's API fields, written on create.
 KEY_FIELDS: dict[Kind, tuple[str, ...]] = {
+    Kind.DIVISION: ("Name",),
+    Kind.EMPLOYMENT_TYPE: ("Name",),
     Kind.CLIENT: ("ShortName",),
     Kind.TASK: ("TaskCode",),
     Kind.USER: ("Email",),
@@ -183,11 +204,16 @@ class DesiredState:
             yield from self.objects[kind].values()
 
 
-def api_to_yaml_value(spec: FieldSpec, value: Any, user_email_by_id: Mapping[str, str]) -> Any:
+KeyById = Mapping[Kind, Mapping[str, Key]]
+
+
+def api_to_yaml_value(spec: FieldSpec, value: Any, key_by_id: KeyById) -> Any:
     if value is None:
         return None
-    if spec.type is FieldType.USER_REF:
-        return user_email_by_id.get(value, f"<unknown user {value}>") if value else None
+    if spec.type is FieldType.REF:
+        assert spec.ref is not None
+        found = key_by_id.get(spec.ref, {}).get(value) if value else None
+        return format_key(found) if found else (f"<unknown {spec.ref.value} {value}>" if value else None)
     if spec.type is FieldType.SECURITY_LEVEL:
         return str(value).lower()
     if spec.type is FieldType.STRING and value == "":
@@ -195,12 +221,18 @@ def api_to_yaml_value(spec: FieldSpec, value: Any, user_email_by_id: Mapping[str
     return value
 
 
-def yaml_to_api_value(spec: FieldSpec, value: Any, user_id: Callable[[str], str]) -> Any:
-    """`user_id` resolves a (normalised) email to the user's ID."""
+def ref_key(kind: Kind, text: str) -> Key:
+    """The natural key a reference names (emails compare case-insensitively)."""
+    return (normalise_email(text),) if kind is Kind.USER else (text,)
+
+
+def yaml_to_api_value(spec: FieldSpec, value: Any, resolve: Callable[[Kind, Key], str]) -> Any:
+    """`resolve` turns a referenced object's natural key into its ID."""
     if value is None:
         return None
-    if spec.type is FieldType.USER_REF:
-        return user_id(normalise_email(value))
+    if spec.type is FieldType.REF:
+        assert spec.ref is not None
+        return resolve(spec.ref, ref_key(spec.ref, value))
     if spec.type is FieldType.SECURITY_LEVEL:
         return str(value).upper()
     return value
@@ -211,8 +243,9 @@ def values_equal(spec: FieldSpec, desired: Any, live: Any) -> bool:
     custom fields compare only the keys the configuration declares."""
     if spec.type is FieldType.STRING:
         return (desired or None) == (live or None)
-    if spec.type is FieldType.USER_REF:
-        return (normalise_email(desired) if desired else None) == (normalise_email(live) if live else None)
+    if spec.type is FieldType.REF:
+        assert spec.ref is not None
+        return (ref_key(spec.ref, desired) if desired else None) == (ref_key(spec.ref, live) if live else None)
     if spec.type is FieldType.MAP:
         wanted = desired or {}
         current = {k: (live or {}).get(k) for k in wanted}
@@ -221,11 +254,11 @@ def values_equal(spec: FieldSpec, desired: Any, live: Any) -> bool:
     return desired == live
 
 
-def live_fields(kind: Kind, record: Mapping[str, Any], user_email_by_id: Mapping[str, str]) -> dict[str, Any]:
+def live_fields(kind: Kind, record: Mapping[str, Any], key_by_id: KeyById) -> dict[str, Any]:
     """YAML-level fields of a live record. A field the API did not return stays absent:
     permission- and module-dependent fields are not empty just because they are missing."""
     return {
-        spec.yaml: api_to_yaml_value(spec, record[spec.api], user_email_by_id)
+        spec.yaml: api_to_yaml_value(spec, record[spec.api], key_by_id)
         for spec in FIELDS[kind]
         if spec.api in record
     }

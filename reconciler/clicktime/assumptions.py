@@ -33,6 +33,10 @@ MAX_TEXT_LENGTH = 50
 # (stricter than ignoring, which some APIs do). Read-only fields are likewise refused.
 REJECT_UNKNOWN_FIELDS = True
 
+# Division and employment-type names: uniqueness is undocumented; we assume unique (they are the
+# reconciler's natural keys). Neither has a DELETE endpoint (documented).
+NAMED_KINDS_UNIQUE_BY_NAME = True
+
 # Email uniqueness scope is undocumented; we assume company-wide and case-insensitive.
 EMAIL_UNIQUE_CASE_INSENSITIVE = True
 

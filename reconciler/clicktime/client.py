@@ -24,7 +24,7 @@ IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # List filters that find one record by its natural key (exact match assumed: see assumptions).
 NATURAL_KEY_FILTERS = {"Clients": ("ShortName",), "Tasks": ("TaskCode",), "Users": ("Email",),
-                       "Jobs": ("ClientID", "JobNumber")}
+                       "Jobs": ("ClientID", "JobNumber"), "Divisions": ("Name",), "EmploymentTypes": ("Name",)}
 
 
 def error_messages(body: Any) -> list[str]:

@@ -12,8 +12,8 @@ from reconciler.config.schema import check_document
 from reconciler.config.yamlfile import LocatedDocument, read_yaml_file
 from reconciler.errors import ConfigError, Location, Problem
 from reconciler.model import (
-    ASSIGNMENTS, FIELD_BY_YAML, KIND_BY_SECTION, KINDS, DesiredObject, DesiredState, Key, Kind,
-    format_key, normalise_email,
+    ASSIGNMENTS, FIELD_BY_YAML, KIND_BY_SECTION, KINDS, UNDELETABLE, DesiredObject, DesiredState, Key, Kind,
+    format_key, normalise_email, ref_key,
 )
 
 SETTINGS_FILE = "reconciler.yaml"
@@ -229,14 +229,18 @@ class _Builder:
                 problems.append(Problem(job.field_locations.get("active", job.where),
                                         f"{label} is declared active but its client '{job.key[0]}' is declared "
                                         "inactive, and deactivating a client deactivates its jobs"))
-            manager = job.fields.get("project_manager")
-            if isinstance(manager, str):
-                refer(Kind.USER, (normalise_email(manager),), job.field_locations["project_manager"],
-                      f"{label} project_manager")
             for list_name, (target_kind, _) in ASSIGNMENTS.items():
                 for target in sorted(job.assignments.get(list_name, ())):
                     refer(target_kind, target, job.field_locations[list_name], f"{label} {list_name}")
         for obj in self.state.all():
+            if obj.absent and obj.kind in UNDELETABLE:
+                problems.append(Problem(obj.field_locations.get("absent", obj.where),
+                                        f"ClickTime cannot delete {obj.kind.section}; use active: false instead"))
+            for name, value in obj.fields.items():
+                spec = FIELD_BY_YAML[obj.kind][name]
+                if spec.ref is not None and isinstance(value, str) and not obj.absent:
+                    refer(spec.ref, ref_key(spec.ref, value), obj.field_locations[name],
+                          f"{obj.kind.value} '{format_key(obj.key)}' {name}")
             start, end = obj.fields.get("start_date"), obj.fields.get("end_date")
             if isinstance(start, str) and isinstance(end, str) and end < start:
                 problems.append(Problem(obj.field_locations["end_date"],

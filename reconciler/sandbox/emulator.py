@@ -35,6 +35,7 @@ def invalid(message: str, field: str | None = None) -> Refusal:
 
 TEXT, BOOL, DATE, MAP, LEVEL = "text", "bool", "date", "map", "level"
 CLIENT_REF, USER_REF = "ref:Clients", "ref:Users"
+DIVISION_REF, EMPLOYMENT_TYPE_REF = "ref:Divisions", "ref:EmploymentTypes"
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ RULES: dict[str, CollectionRules] = {
     ),
     "Users": CollectionRules(
         {"Name": TEXT, "Email": TEXT, "IsActive": BOOL, "SecurityLevel": LEVEL, "EmployeeNumber": TEXT,
-         "Role": TEXT, "StartDate": DATE, "EndDate": DATE, **_COMMON},
+         "Role": TEXT, "StartDate": DATE, "EndDate": DATE, "DivisionID": DIVISION_REF,
+         "EmploymentTypeID": EMPLOYMENT_TYPE_REF, **_COMMON},
         ("Name", "Email"),
         {"IsActive": True, "SecurityLevel": "STANDARD", "EmployeeNumber": "", "Role": "", "StartDate": None,
          "EndDate": None, "EmploymentTypeID": None, "DivisionID": None, **_COMMON_DEFAULTS},
@@ -76,13 +78,22 @@ RULES: dict[str, CollectionRules] = {
          "TimeRequiresApproval": False, **_COMMON_DEFAULTS},
     ),
 }
+RULES["Divisions"] = CollectionRules(
+    {"Name": TEXT, "IsActive": BOOL, **_COMMON}, ("Name",), {"IsActive": True, **_COMMON_DEFAULTS})
+RULES["EmploymentTypes"] = CollectionRules(
+    {"Name": TEXT, "IsActive": BOOL, "AccountingPackageID": TEXT, "Notes": TEXT}, ("Name",),
+    {"IsActive": True, "AccountingPackageID": "", "Notes": ""})
 LIMITED_LENGTH = {"Name", "ShortName", "JobNumber", "TaskCode", "Email", "ClientNumber"}
 FILTERS = {
     "Clients": ("ID", "Name", "ShortName", "ClientNumber"),
     "Tasks": ("ID", "Name", "TaskCode"),
     "Users": ("ID", "Name", "Email", "SecurityLevel"),
     "Jobs": ("ID", "Name", "JobNumber", "ClientID", "ProjectManagerID"),
+    "Divisions": ("ID", "Name"),
+    "EmploymentTypes": ("ID", "Name"),
 }
+ALL = "Clients|Jobs|Tasks|Users|Divisions|EmploymentTypes"
+DELETABLE = "Clients|Jobs|Tasks|Users"  # Divisions and EmploymentTypes have no DELETE
 LEVELS = ("STANDARD", "MANAGER", "ADMIN")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -116,12 +127,12 @@ class Emulator:
             ("DELETE", re.compile(r"/Jobs/([^/]+)/(Tasks|Users)/([^/]+)"), self._unassign),
             ("POST", re.compile(r"/TimeEntries"), self._add_time_entry),
             ("GET", re.compile(r"/Reports/Time"), self._time_report),
-            ("GET", re.compile(r"/(Clients|Jobs|Tasks|Users)/new"), self._get_template),
-            ("GET", re.compile(r"/(Clients|Jobs|Tasks|Users)"), self._list),
-            ("POST", re.compile(r"/(Clients|Jobs|Tasks|Users)"), self._create),
-            ("GET", re.compile(r"/(Clients|Jobs|Tasks|Users)/([^/]+)"), self._get),
-            ("PATCH", re.compile(r"/(Clients|Jobs|Tasks|Users)/([^/]+)"), self._update),
-            ("DELETE", re.compile(r"/(Clients|Jobs|Tasks|Users)/([^/]+)"), self._delete),
+            ("GET", re.compile(rf"/({ALL})/new"), self._get_template),
+            ("GET", re.compile(rf"/({ALL})"), self._list),
+            ("POST", re.compile(rf"/({ALL})"), self._create),
+            ("GET", re.compile(rf"/({ALL})/([^/]+)"), self._get),
+            ("PATCH", re.compile(rf"/({ALL})/([^/]+)"), self._update),
+            ("DELETE", re.compile(rf"/({DELETABLE})/([^/]+)"), self._delete),
         ]
         if not self.store.get_setting("company"):
             self.reset()
@@ -300,7 +311,7 @@ class Emulator:
 
     @staticmethod
     def _label(collection: str, record: dict[str, Any]) -> str:
-        key = {"Clients": "ShortName", "Tasks": "TaskCode", "Users": "Email", "Jobs": "JobNumber"}[collection]
+        key = {"Clients": "ShortName", "Tasks": "TaskCode", "Users": "Email", "Jobs": "JobNumber"}.get(collection, "Name")
         return str(record.get(key))
 
     def _check_body(self, collection: str, body: Any, creating: bool) -> dict[str, Any]:
@@ -373,7 +384,8 @@ class Emulator:
     @staticmethod
     def _k1_label(collection: str) -> str:
         return {"Clients": "Client ShortName", "Tasks": "Task TaskCode", "Users": "User Email",
-                "Jobs": "Job number within the client JobNumber"}[collection]
+                "Jobs": "Job number within the client JobNumber", "Divisions": "Division Name",
+                "EmploymentTypes": "Employment type Name"}[collection]
 
     @staticmethod
     def _k2_label(collection: str) -> str:
@@ -388,6 +400,8 @@ class Emulator:
         if collection == "Users":
             email = record["Email"].lower() if A.EMAIL_UNIQUE_CASE_INSENSITIVE else record["Email"]
             return email, None, record["Name"].lower(), None
+        if collection in ("Divisions", "EmploymentTypes"):
+            return record["Name"], None, record["Name"].lower(), None
         client_id = record.get("ClientID")
         k1 = f"{client_id}\x00{record['JobNumber']}" if client_id else None
         return k1, None, record.get("ListDisplayText", ""), client_id
@@ -479,7 +493,7 @@ class Emulator:
     def summary(self) -> dict[str, Any]:
         with self.lock:
             counts = {}
-            for collection in ("Clients", "Jobs", "Tasks", "Users"):
+            for collection in ("Clients", "Jobs", "Tasks", "Users", "Divisions", "EmploymentTypes"):
                 active, total = self.store.page(collection, [True], {}, 1, 0)[1], self.store.count(collection)
                 counts[collection] = {"active": active, "inactive": total - active}
             return {"company": self.store.get_setting("company"), "counts": counts,
