@@ -9,6 +9,8 @@ from typing import Callable
 
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.clicktime.http import DEFAULT_API_URL, HttpTransport
+from reconciler.clicktime.membrane_api import open_membrane_api
+from reconciler.clicktime.membrane_cli import open_membrane_cli
 from reconciler.clicktime.transport import SandboxTransport
 from reconciler.errors import BackendError
 from reconciler.sandbox.emulator import Emulator
@@ -60,6 +62,8 @@ def _clicktime(options: BackendOptions) -> ClickTimeClient:
 BACKENDS: dict[str, Callable[[BackendOptions], ClickTimeClient]] = {
     "sandbox": _sandbox,
     "clicktime": _clicktime,
+    "membrane": open_membrane_cli,
+    "membrane-api": open_membrane_api,
 }
 
 

@@ -32,6 +32,7 @@ from reconciler.plan import Change, Plan
 from reconciler.impact import annotate_impact
 from reconciler.render import render, summary_line
 from reconciler.render.markdown import split_comments
+from reconciler.render.expanded import render_expanded
 from reconciler.render.redact import redact_plan
 from reconciler.render.yaml_patch import yaml_patch
 from reconciler.render.text import change_lines, Styler
@@ -163,6 +164,15 @@ def assignments_needed(config: Configuration) -> dict[Key, set[str]]:
 @click.version_option(__version__, prog_name="reconciler")
 def main() -> None:
     """GitOps for ClickTime: validate YAML, plan the difference to the live account, apply it."""
+
+
+@main.command(name="render")
+@config_dir
+@handle_errors
+def render_command(directory: Path) -> None:
+    """Print the configuration with defaults, templates and ${VARIABLES} expanded."""
+    config = load_configuration(directory)
+    click.echo(render_expanded(config.desired), nl=False)
 
 
 @main.command()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from reconciler.backends import BackendOptions, open_client
-from reconciler.clicktime import assumptions
+from reconciler.clicktime import assumptions, membrane_api, membrane_cli
 from reconciler.errors import ReconcilerError
 
 
@@ -23,7 +23,10 @@ class Check:
 
 
 # Backend name -> checks to run before a client can be opened (filled in by backends that need them).
-PREFLIGHT: dict[str, Callable[[BackendOptions], list[Check]]] = {}
+PREFLIGHT: dict[str, Callable[[BackendOptions], list[Check]]] = {
+    "membrane": membrane_cli.preflight,
+    "membrane-api": membrane_api.preflight,
+}
 
 
 def run_doctor(options: BackendOptions, backend: str) -> list[Check]:

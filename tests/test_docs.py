@@ -17,5 +17,5 @@ def test_readme_documents_every_field() -> None:
 def test_schema_and_model_declare_the_same_fields() -> None:
     defs = load_schema("config.schema.json")["$defs"]
     for kind, specs in FIELDS.items():
-        schema_fields = set(defs[kind.value]["properties"]) - {"absent", "tasks", "users"}
+        schema_fields = set(defs[kind.value]["properties"]) - {"absent", "tasks", "users", "template"}
         assert schema_fields == {spec.yaml for spec in specs}, kind

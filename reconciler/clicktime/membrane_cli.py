@@ -193,7 +193,7 @@ def outcome_from_error(error: Mapping[str, Any], status: int | None, headers: Ma
     upstream = data.get("response") if isinstance(data.get("response"), dict) else None
     if upstream is not None and isinstance(upstream.get("status"), int):
         inner = membrane_error(_decode_body(upstream.get("data"), upstream["status"]))
-        if inner is not None and inner is not error:  # Membrane's own answer (our login, limits)
+        if inner is not None:  # Membrane's own answer (our login, its limits), not ClickTime's
             return outcome_from_error(inner, upstream["status"], upstream.get("headers") or {}, ctx)
         return upstream_response(upstream["status"], upstream.get("data"), upstream.get("headers") or {}, ctx)
     key = str(error.get("key") or error.get("code") or "")
@@ -226,8 +226,9 @@ def _wrapper_parts(value: Any) -> tuple[int, Any, Mapping[str, Any]] | None:
     if not isinstance(value, dict) or "page" in value or "errors" in value:
         return None
     keys = MA.RESPONSE_WRAPPER_KEYS
-    status = next((value[k] for k in keys["status"] if isinstance(value.get(k), int)), None)
-    if status is None or not 100 <= status <= 599 or isinstance(status, bool):
+    status = next((value[k] for k in keys["status"]
+                   if isinstance(value.get(k), int) and not isinstance(value.get(k), bool)), None)
+    if status is None or not 100 <= status <= 599:
         return None
     body = next((value[k] for k in keys["body"] if k in value), None)
     headers = next((value[k] for k in keys["headers"] if isinstance(value.get(k), dict)), {})

@@ -115,6 +115,7 @@ def load_configuration(root: Path | str) -> Configuration:
             builder.add_document(document, problems)
     if not files and not problems:
         problems.append(Problem(Location(str(root)), "no *.yaml files found"))
+    builder.expand(problems)
     dangling = builder.check(problems)
     if problems:
         raise ConfigError(problems)
@@ -147,63 +148,164 @@ def _load_settings(path: Path, display: str, problems: list[Problem]) -> Setting
     )
 
 
+Source = tuple[LocatedDocument, tuple[Any, ...]]  # a document and the path of a mapping in it
+
+
+@dataclass
+class _Pending:
+    kind: Kind
+    key: Key
+    obj: dict[str, Any]
+    source: Source
+
+
 class _Builder:
-    """Turns validated documents into DesiredObjects, remembering where each came from."""
+    """Turns validated documents into DesiredObjects, remembering where each came from.
+
+    Objects are collected first and expanded at the end, because `defaults:` and `templates:`
+    may be declared in any file: a field's value comes from the object itself, else from its job
+    template chain, else from the kind's defaults, and its location is where that value is written."""
 
     def __init__(self) -> None:
         self.state = DesiredState()
-        self.raw: dict[tuple[Kind, Key], tuple[dict[str, Any], LocatedDocument, tuple[Any, ...]]] = {}
+        self.written_keys: dict[tuple[Kind, Key], str] = {}
+        self.pending: list[_Pending] = []
+        self.templates: dict[str, tuple[dict[str, Any], Source]] = {}
+        self.defaults: dict[Kind, tuple[dict[str, Any], Source]] = {}
 
     def add_document(self, doc: LocatedDocument, problems: list[Problem]) -> None:
         for section, body in doc.data.items():
+            if not isinstance(body, dict):
+                continue
+            if section == "templates":
+                for name, obj in body.items():
+                    self._remember(self.templates, name, obj, doc, (section, name), "template", problems)
+                continue
+            if section == "defaults":
+                for kind_section, obj in body.items():
+                    if kind_section in KIND_BY_SECTION:
+                        self._remember(self.defaults, KIND_BY_SECTION[kind_section], obj, doc,
+                                       (section, kind_section), f"defaults for", problems)
+                continue
             kind = KIND_BY_SECTION.get(section)
-            if kind is None or not isinstance(body, dict):
+            if kind is None:
                 continue
             if kind is Kind.JOB:
                 for client, jobs in body.items():
                     for number, obj in (jobs or {}).items() if isinstance(jobs, dict) else ():
-                        self._add(kind, (client, number), obj, doc, (section, client, number), problems)
+                        self._collect(kind, (client, number), number, obj, doc, (section, client, number), problems)
             else:
                 for key, obj in body.items():
-                    natural = (normalise_email(key),) if kind is Kind.USER else (key,)
-                    self._add(kind, natural, obj, doc, (section, key), problems)
+                    self._collect(kind, ref_key(kind, key), key, obj, doc, (section, key), problems)
 
-    def _add(self, kind: Kind, key: Key, obj: Any, doc: LocatedDocument, path: tuple[Any, ...],
-             problems: list[Problem]) -> None:
+    @staticmethod
+    def _remember(table: dict[Any, tuple[dict[str, Any], Source]], name: Any, obj: Any, doc: LocatedDocument,
+                  path: tuple[Any, ...], label: str, problems: list[Problem]) -> None:
         where = doc.where(path, key=True)
-        existing = self.state.objects[kind].get(key)
-        if existing is not None:
-            written = path[-1]
-            if kind is Kind.USER and self.raw[(kind, key)][2][-1] != written:
-                message = (f"user '{written}' differs only in case from '{self.raw[(kind, key)][2][-1]}' "
-                           f"at {existing.where} (emails are case-insensitive)")
+        if name in table:
+            first = table[name][1]
+            problems.append(Problem(where, f"{label} '{getattr(name, 'section', name)}' is declared twice: "
+                                           f"also at {first[0].where(first[1], key=True)}"))
+            return
+        table[name] = (obj if isinstance(obj, dict) else {}, (doc, path))
+
+    def _collect(self, kind: Kind, key: Key, written: str, obj: Any, doc: LocatedDocument, path: tuple[Any, ...],
+                 problems: list[Problem]) -> None:
+        where = doc.where(path, key=True)
+        if (kind, key) in self.written_keys:
+            first = next(p for p in self.pending if p.kind is kind and p.key == key)
+            first_where = first.source[0].where(first.source[1], key=True)
+            if kind is Kind.USER and self.written_keys[(kind, key)] != written:
+                message = (f"user '{written}' differs only in case from '{self.written_keys[(kind, key)]}' "
+                           f"at {first_where} (emails are case-insensitive)")
             else:
-                message = f"{kind.value} '{format_key(key)}' is declared twice: also at {existing.where}"
+                message = f"{kind.value} '{format_key(key)}' is declared twice: also at {first_where}"
             problems.append(Problem(where, message))
             return
-        obj = obj if isinstance(obj, dict) else {}
-        fields = {name: value for name, value in obj.items() if name in FIELD_BY_YAML[kind]}
+        self.written_keys[(kind, key)] = written
+        self.pending.append(_Pending(kind, key, obj if isinstance(obj, dict) else {}, (doc, path)))
+
+    def expand(self, problems: list[Problem]) -> None:
+        """Merge defaults and templates into every collected object and build the DesiredState."""
+        chains: dict[str, list[tuple[dict[str, Any], Source]]] = {}
+        for item in self.pending:
+            merged: dict[str, tuple[Any, Source]] = {}
+            absent = item.obj.get("absent") is True
+            if not absent:
+                layers = [self.defaults[item.kind]] if item.kind in self.defaults else []
+                template = item.obj.get("template")
+                if isinstance(template, str):
+                    chain = self._chain(template, item, chains, problems)
+                    layers += chain
+                for values, source in layers:
+                    for name, value in values.items():
+                        if name != "template":
+                            merged[name] = (value, source)
+            for name, value in item.obj.items():
+                if name != "template":
+                    merged[name] = (value, item.source)
+            self._add(item, merged, problems)
+
+    def _chain(self, name: str, item: _Pending, chains: dict[str, list[tuple[dict[str, Any], Source]]],
+               problems: list[Problem]) -> list[tuple[dict[str, Any], Source]]:
+        """A template's layers, base first. Unknown names and cycles are problems."""
+        doc, path = item.source
+        if name in chains:
+            return chains[name]
+        seen: list[str] = []
+        layers: list[tuple[dict[str, Any], Source]] = []
+        current: Any = name
+        while isinstance(current, str):
+            if current not in self.templates:
+                where = doc.where((*path, "template")) if current == name else \
+                    self.templates[seen[-1]][1][0].where((*self.templates[seen[-1]][1][1], "template"))
+                known = ", ".join(sorted(self.templates)) or "none declared"
+                problems.append(Problem(where, f"template '{current}' is declared nowhere (templates: {known})"))
+                break
+            if current in seen:
+                cycle = seen[seen.index(current):] + [current]
+                places = "; ".join(f"'{t}' at {self.templates[t][1][0].where(self.templates[t][1][1], key=True)}"
+                                   for t in cycle[:-1])
+                first = self.templates[cycle[0]][1]
+                problems.append(Problem(first[0].where(first[1], key=True),
+                                        f"templates build on each other in a cycle: {' -> '.join(cycle)} ({places})"))
+                layers = []
+                break
+            seen.append(current)
+            values, source = self.templates[current]
+            layers.insert(0, (values, source))
+            current = values.get("template")
+        chains[name] = layers
+        return layers
+
+    def _add(self, item: _Pending, merged: dict[str, tuple[Any, Source]], problems: list[Problem]) -> None:
+        kind, key = item.kind, item.key
+        where = item.source[0].where(item.source[1], key=True)
+
+        def locate(name: str, *rest: Any) -> Location:
+            doc, path = merged[name][1]
+            return doc.where((*path, name, *rest))
+
+        fields = {name: value for name, (value, _) in merged.items() if name in FIELD_BY_YAML[kind]}
         assignments: dict[str, frozenset[Key]] = {}
         if kind is Kind.JOB:
             for list_name, (target_kind, _) in ASSIGNMENTS.items():
-                items = obj.get(list_name)
+                items = merged.get(list_name, (None, None))[0]
                 if not isinstance(items, list):
                     continue
                 keys: list[Key] = []
-                for index, item in enumerate(items):
-                    item_key = (normalise_email(item),) if target_kind is Kind.USER else (str(item),)
-                    if item_key in keys:
-                        problems.append(Problem(doc.where((*path, list_name, index)),
-                                                f"{list_name}: '{item}' is listed twice"))
-                    keys.append(item_key)
+                for index, entry in enumerate(items):
+                    entry_key = ref_key(target_kind, str(entry))
+                    if entry_key in keys:
+                        problems.append(Problem(locate(list_name, index), f"{list_name}: '{entry}' is listed twice"))
+                    keys.append(entry_key)
                 assignments[list_name] = frozenset(keys)
-        absent = obj.get("absent") is True
-        if absent and (len(obj) > 1):
-            others = ", ".join(sorted(set(obj) - {"absent"}))
+        absent = item.obj.get("absent") is True
+        if absent and len(item.obj) > 1:
+            others = ", ".join(sorted(set(item.obj) - {"absent"}))
             problems.append(Problem(where, f"absent: true deletes the object; it cannot also set {others}"))
-        locations = {name: doc.where((*path, name)) for name in obj}
+        locations = {name: locate(name) for name in merged}
         self.state.objects[kind][key] = DesiredObject(kind, key, fields, where, absent, assignments, locations)
-        self.raw[(kind, key)] = (obj, doc, path)
 
     def check(self, problems: list[Problem]) -> list[Reference]:
         """Cross-object rules. Returns references to undeclared objects (checked live at plan time)."""

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import os
+import re
+from typing import Mapping
+
 import yaml
 
 from reconciler.errors import Location, Problem
@@ -22,6 +26,9 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 Path_ = tuple[Any, ...]
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+STR_TAG = "tag:yaml.org,2002:str"
+# ${VAR} or ${VAR:-default}; $${ is a literal ${
+VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass
@@ -36,6 +43,7 @@ class LocatedDocument:
     plain_scalars: set[Path_] = field(default_factory=set)
     # character spans of scalar and list values, recorded only when asked (for edits)
     spans: dict[Path_, tuple[int, int]] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)  # for ${VAR} substitution
 
     def where(self, path: Path_, key: bool = False) -> Location:
         """The location of a path, or of its nearest ancestor that has one."""
@@ -54,7 +62,8 @@ def _location(display: str, node: yaml.Node) -> Location:
     return Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def load_yaml(text: str, display: str, spans: bool = False) -> tuple[LocatedDocument | None, list[Problem]]:
+def load_yaml(text: str, display: str, spans: bool = False,
+              env: Mapping[str, str] | None = None) -> tuple[LocatedDocument | None, list[Problem]]:
     """Parse one file. Returns (document, problems); document is None on a syntax error.
     With `spans`, also record where each scalar and list value starts and ends."""
     loader = _Loader(text)
@@ -71,6 +80,7 @@ def load_yaml(text: str, display: str, spans: bool = False) -> tuple[LocatedDocu
     finally:
         loader.dispose()
     document = LocatedDocument(display, None, spans={} if spans else None)
+    document.env = os.environ if env is None else env
     problems: list[Problem] = []
     if node is not None:
         document.value_locations[()] = _location(display, node)
@@ -114,7 +124,37 @@ def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, problems: list[Pr
         return node.value
     if not node.style:  # None (pure-Python parser) or "" (libyaml) means plain
         doc.plain_scalars.add(path)
+    if node.tag == STR_TAG and "$" in node.value:
+        return _substitute(node, path, doc, problems)
     return loader.construct_object(node, deep=True)
+
+
+def _substitute(node: yaml.ScalarNode, path: Path_, doc: LocatedDocument, problems: list[Problem]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} from the environment. A plain scalar that is one
+    variable alone takes the type its value reads as (${BILLABLE:-true} is a boolean)."""
+    missing: list[str] = []
+
+    def value_of(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in doc.env:
+            return doc.env[name]
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    text = VARIABLE.sub(value_of, node.value)
+    for name in missing:
+        problems.append(Problem(_location(doc.path, node), f"environment variable {name} is not set "
+                                                           f"(give a default with ${{{name}:-value}})"))
+    whole = VARIABLE.fullmatch(node.value)
+    if whole and whole.group(0) != "$$" and not node.style and text:
+        typed = yaml.safe_load(text)
+        if isinstance(typed, (bool, int, float)) or typed is None:
+            return typed
+    return text
 
 
 def read_yaml_file(path: Path, display: str) -> tuple[LocatedDocument | None, list[Problem]]:

@@ -1,0 +1,136 @@
+"""Test doubles for Membrane: the fake `membrane` CLI (./membrane) and the fake API (membrane_api_server.py).
+
+Both forward ClickTime requests to the emulator and produce only shapes listed in
+reconciler.clicktime.membrane_assumptions. `FakeMembrane` arranges the fake CLI for a test: its state
+file (connections, login, output shapes, injected faults) and its invocation log.
+
+This module is imported by the fake CLI itself, so it uses the standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+FAKES = Path(__file__).resolve().parent
+FAKE_CLI = FAKES / "membrane"
+DEFAULT_CONNECTION_ID = "con_clicktime_1"
+
+
+def connection(id: str = DEFAULT_CONNECTION_ID, name: str = "ClickTime", state: str = "READY",
+               disconnected: bool = False, integration: str = "clicktime", user: str | None = None,
+               **extra: Any) -> dict[str, Any]:
+    """A connection as Membrane's API describes it (SDK ConnectionApiResponse fields). `user` is fake-only:
+    the ClickTime user whose API token the connection holds (None: the account owner, an admin)."""
+    record: dict[str, Any] = {
+        "id": id, "name": name, "state": state, "disconnected": disconnected, "isTest": False,
+        "integrationId": f"int_{integration}", "integration": {"key": integration, "name": name},
+        "createdAt": "2026-11-01T10:00:00.000Z", "updatedAt": "2026-11-20T10:00:00.000Z",
+        "fakeClickTimeUser": user,
+    }
+    if disconnected or state == "CLIENT_ACTION_REQUIRED":
+        record["clientAction"] = {"type": "connect", "description": "Reconnect to ClickTime"}
+    record.update(extra)
+    return record
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not k.startswith("fake")}
+
+
+def default_state() -> dict[str, Any]:
+    return {
+        "logged_in": True,
+        "version_output": None,  # None: membrane_assumptions.FAKE_VERSION_OUTPUT
+        "version_exit": 0,
+        "connections": [connection()],
+        # request: bare | wrapped | output; connections: items | list; errors: stderr | stdout
+        "shape": {"request": "bare", "connections": "items", "errors": "stderr", "pretty": True},
+        "banner": None,  # a non-JSON line printed before every command's output
+        "delay": 0.0,  # seconds every invocation sleeps first
+        "collapse_repeated_query": False,  # model a CLI that folds repeated --query keys
+        "faults": [],
+    }
+
+
+class FakeMembrane:
+    """Arrange the fake CLI for one test: `env()` is what to put in the environment."""
+
+    def __init__(self, directory: Path, sandbox: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.sandbox = Path(sandbox)
+        self.state_file = directory / "state.json"
+        self.log_file = directory / "calls.jsonl"
+        # `#!/usr/bin/env python3` finds this interpreter first: the same Python as the tests,
+        # and no pyenv shim in between (which would triple the start-up time of every call).
+        self.python_dir = directory / "python"
+        self.python_dir.mkdir(exist_ok=True)
+        link = self.python_dir / "python3"
+        if not link.exists():
+            link.symlink_to(sys.executable)
+        self.state = default_state()
+        self.save()
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": os.pathsep.join([str(FAKES), str(self.python_dir), os.environ.get("PATH", "")]),
+            "FAKE_MEMBRANE_STATE": str(self.state_file),
+            "FAKE_MEMBRANE_LOG": str(self.log_file),
+            "FAKE_MEMBRANE_SANDBOX": str(self.sandbox),
+        }
+
+    def save(self) -> None:
+        self.state_file.write_text(json.dumps(self.state, indent=1), encoding="utf-8")
+
+    def load(self) -> dict[str, Any]:
+        self.state = json.loads(self.state_file.read_text(encoding="utf-8"))
+        return self.state
+
+    def set(self, **changes: Any) -> None:
+        self.load()
+        for name, value in changes.items():
+            if name == "shape":
+                self.state["shape"].update(value)
+            else:
+                self.state[name] = value
+        self.save()
+
+    def add_fault(self, **fault: Any) -> None:
+        """Make matching calls misbehave. Match: command ("request" default; "connection list",
+        "--version", "*"), method, path (exact, without the query). Then, in order: `delay` seconds;
+        `forward_first` (the emulator applies the request before the fault answers); and one answer:
+        `http` {status, body, headers} as if ClickTime said it, `error` (Membrane ErrorData; with
+        `exit`, default 1, and `stream`), or `raw` {stdout, stderr, exit}. `times` (default 1; -1 forever)."""
+        self.load()
+        self.state["faults"].append({"command": "request", "times": 1, **fault})
+        self.save()
+
+    def faults_left(self) -> list[dict[str, Any]]:
+        return self.load()["faults"]
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.log_file.exists():
+            return []
+        return [json.loads(line) for line in self.log_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def argvs(self) -> list[list[str]]:
+        return [call["argv"] for call in self.calls()]
+
+    def requests(self) -> list[tuple[str, str, list[str]]]:
+        """(method, path, query k=v list) of every `request` call, in order of completion."""
+        found = []
+        for argv in self.argvs():
+            if argv[:1] != ["request"]:
+                continue
+            method = argv[argv.index("-X") + 1] if "-X" in argv else "GET"
+            query = [argv[i + 1] for i, a in enumerate(argv) if a == "--query"]
+            found.append((method, argv[2], query))
+        return found
+
+    def clear_log(self) -> None:
+        if self.log_file.exists():
+            self.log_file.unlink()
