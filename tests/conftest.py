@@ -35,7 +35,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture(params=["sandbox", "http"])
+@pytest.fixture(params=["sandbox", "http", "membrane", "membrane-api"])
 def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The account every end-to-end test works on, reached in-process ("sandbox") or through
     the http transport and the emulator's HTTP server on loopback ("http")."""
@@ -43,8 +43,31 @@ def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("RECONCILER_SANDBOX", str(path))
     monkeypatch.delenv("RECONCILER_BACKEND", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    for name in ("MEMBRANE_BIN", "MEMBRANE_CONNECTION_ID", "MEMBRANE_TOKEN", "MEMBRANE_TOKEN_FILE", "MEMBRANE_API_URL",
+                 "MEMBRANE_API_URI", "MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET", "MEMBRANE_TENANT_KEY",
+                 "MEMBRANE_CLICKTIME_PATH_PREFIX", "MEMBRANE_RECORD_DIR"):
+        monkeypatch.delenv(name, raising=False)
     if request.param == "sandbox":
         yield path
+        return
+    if request.param == "membrane":  # the fake membrane CLI, first on PATH, on the same account
+        from fakes import FakeMembrane
+
+        for name, value in FakeMembrane(tmp_path / "membrane", path).env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("RECONCILER_BACKEND", "membrane")
+        yield path
+        return
+    if request.param == "membrane-api":  # the fake Membrane API on loopback, on the same account
+        from fakes.membrane_api_server import FakeMembraneApi
+
+        api = FakeMembraneApi(Emulator.open(str(path)), token="membrane-test-token").start()
+        monkeypatch.setenv("RECONCILER_BACKEND", "membrane-api")
+        monkeypatch.setenv("MEMBRANE_API_URL", api.url)
+        monkeypatch.setenv("MEMBRANE_TOKEN", "membrane-test-token")
+        yield path
+        api.stop()
+        api.emulator.close()
         return
     server = EmulatorServer(Emulator.open(str(path)), knobs=Knobs(token="test-token")).start()
     monkeypatch.setenv("RECONCILER_BACKEND", "clicktime")

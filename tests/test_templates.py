@@ -97,7 +97,9 @@ def test_environment_variables(tmp_path: Path, sandbox_path: Path, monkeypatch: 
         clients:
           ACME: {name: "${CLIENT_NAME}", notes: "costs $$5 in ${REGION:-eu}"}
         tasks:
-          DEV: {name: Development, billable: ${BILLABLE:-false}}
+          DEV:
+            name: Development
+            billable: ${BILLABLE:-false}    # plain, so it reads as a boolean
         """})
     rendered = yaml.safe_load(run("render", config).stdout)
     assert rendered["clients"]["ACME"] == {"name": "Acme Staging", "notes": "costs $5 in eu"}
