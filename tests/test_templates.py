@@ -107,5 +107,5 @@ def test_environment_variables(tmp_path: Path, sandbox_path: Path, monkeypatch: 
     write_config(config, {"d.yaml": "users:\n  a@example.com: {name: '${UNSET_NAME}'}\n"})
     result = run("validate", config)
     assert result.exit_code == 1
-    assert ("d.yaml:2:24: environment variable UNSET_NAME is not set (give a default with ${UNSET_NAME:-value})"
+    assert ("d.yaml:2:25: environment variable UNSET_NAME is not set (give a default with ${UNSET_NAME:-value})"
             in result.stderr)

@@ -149,6 +149,8 @@ def _substitute(node: yaml.ScalarNode, path: Path_, doc: LocatedDocument, proble
     for name in missing:
         problems.append(Problem(_location(doc.path, node), f"environment variable {name} is not set "
                                                            f"(give a default with ${{{name}:-value}})"))
+    if missing:
+        return node.value  # as written: the problem above is the one to report
     whole = VARIABLE.fullmatch(node.value)
     if whole and whole.group(0) != "$$" and not node.style and text:
         typed = yaml.safe_load(text)
