@@ -19,15 +19,15 @@ from reconciler import __version__
 from reconciler.apply import Applier
 from reconciler.backends import BackendOptions, choose_backend, open_client, sandbox_path
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.config.loader import Configuration, Settings, load_configuration
+from reconciler.config.loader import Configuration, Settings, discover, load_configuration
 from reconciler.diff import build_plan, touched_fingerprints
 from reconciler.errors import ApiError, ApplyError, ConfigError, PlanRefused, ReconcilerError
-from reconciler.export import write_export
+from reconciler.export import ImportOptions, write_export
 from reconciler.journal import Journal, JournalState, abandon_unfinished, latest_unfinished, state_dir
 from reconciler.live import CORE_KINDS, fetch_live, fetch_touched
 from reconciler.lock import ApplyLock
 from reconciler.safety import guard_rail_refusals
-from reconciler.model import Key, Kind, LiveState
+from reconciler.model import KINDS, Key, Kind, LiveState
 from reconciler.plan import Change, Plan
 from reconciler.impact import annotate_impact
 from reconciler.render import render, summary_line
@@ -397,20 +397,36 @@ def apply(directory: Path, plan_file: Path | None, resume: bool, yes: bool, forc
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
               help="Directory to write the configuration into.")
 @click.option("--force", is_flag=True, help="Write even if the directory already holds YAML files.")
+@click.option("--kinds", default=None, metavar="LIST",
+              help="Comma-separated kinds to import (clients,jobs,tasks,users,divisions,employment_types).")
+@click.option("--match", default=None, metavar="GLOB", help="Import only objects whose key matches (jobs: CLIENT/NUMBER).")
+@click.option("--all-fields", is_flag=True, help="Keep fields that equal ClickTime's defaults.")
+@click.option("--active-only", is_flag=True, help="Leave inactive objects out.")
 @handle_errors
-def import_(out: Path, force: bool, **flags: Any) -> None:
-    """Write the live account as a configuration directory."""
-    existing = [p for p in out.glob("*.y*ml") if p.name != "reconciler.yaml"] if out.is_dir() else []
+def import_(out: Path, force: bool, kinds: str | None, match: str | None, all_fields: bool, active_only: bool,
+            **flags: Any) -> None:
+    """Write the live account as a configuration directory that plans to no changes."""
+    chosen = set(KINDS)
+    if kinds:
+        by_section = {k.section: k for k in KINDS}
+        unknown = [k for k in kinds.split(",") if k.strip() not in by_section]
+        if unknown:
+            raise ReconcilerError(f"--kinds: unknown kind(s) {', '.join(unknown)}; known: {', '.join(by_section)}")
+        chosen = {by_section[k.strip()] for k in kinds.split(",")}
+    existing = discover(out) if out.is_dir() else []
     if existing and not force:
-        raise ReconcilerError(f"{out} already holds {len(existing)} YAML file(s) ({existing[0].name}, ...); "
-                              "choose an empty directory or pass --force")
+        raise ReconcilerError(f"{out} already holds {len(existing)} YAML file(s) ({existing[0].relative_to(out)}, "
+                              "...); choose an empty directory or pass --force")
     with Session(flags) as session:
-        live = fetch_live(session.client, all_assignments=True)
-    for path in write_export(live, out):
+        readable = [k for k in KINDS if k in CORE_KINDS or k in chosen]
+        live = fetch_live(session.client, all_assignments=Kind.JOB in chosen, kinds=readable)
+        defaults = {k: session.client.request("GET", f"/{k.collection}/new")["data"] for k in chosen}
+    options = ImportOptions(frozenset(chosen), match, all_fields, active_only, defaults)
+    for path in write_export(live, out, options):
         click.echo(f"wrote {path}")
     for kind, count in live.unkeyed.items():
-        click.echo(f"warning: {count} {kind.section} without a client were not imported (they have no natural key)",
-                   err=True)
+        click.echo(f"warning: {count} {kind.section} without a client were not imported (they have no natural key); "
+                   "they stay as they are and plans leave them alone", err=True)
 
 
 @main.command()

@@ -32,12 +32,17 @@ def test_import_round_trip(basic_config: Path, tmp_path: Path, sandbox_path: Pat
     out = tmp_path / "imported"
     result = run("import", "--out", out)
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == [
-        "clients.yaml", "jobs.yaml", "reconciler.yaml", "tasks.yaml", "users.yaml"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.yaml")) == [
+        "clients/ACME.yaml", "clients/GLOBEX.yaml", "reconciler.yaml", "tasks.yaml", "users.yaml"]
     assert run("validate", out).exit_code == 0
     assert_no_changes(out)
-    jobs = (out / "jobs.yaml").read_text()
-    assert "WEB-001" in jobs and "- DESIGN" in jobs and "project_manager: jane@example.com" in jobs
+    acme = (out / "clients" / "ACME.yaml").read_text()
+    assert "WEB-001" in acme and "- DESIGN" in acme and "project_manager: jane@example.com" in acme
+    assert "active: true" not in acme and "billable: true" not in acme  # ClickTime's defaults are left out
+    full = tmp_path / "full"
+    assert run("import", "--out", full, "--all-fields").exit_code == 0
+    assert "active: true" in (full / "clients" / "ACME.yaml").read_text()
+    assert_no_changes(full)
 
 
 def test_import_refuses_to_mix_with_existing_files(basic_config: Path, sandbox_path: Path) -> None:
