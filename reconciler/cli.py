@@ -27,7 +27,8 @@ from reconciler.journal import Journal, JournalState, abandon_unfinished, latest
 from reconciler.live import CORE_KINDS, fetch_live, fetch_touched
 from reconciler.lock import ApplyLock
 from reconciler.safety import guard_rail_refusals
-from reconciler.model import KINDS, Key, Kind, LiveState
+from reconciler.model import KIND_BY_SECTION, KINDS, Key, Kind, LiveState
+from reconciler.scaffold import scaffold as make_scaffold, write_scaffold
 from reconciler.plan import Change, Plan
 from reconciler.impact import annotate_impact
 from reconciler.render import render, summary_line
@@ -164,6 +165,24 @@ def assignments_needed(config: Configuration) -> dict[Key, set[str]]:
 @click.version_option(__version__, prog_name="reconciler")
 def main() -> None:
     """GitOps for ClickTime: validate YAML, plan the difference to the live account, apply it."""
+
+
+@main.command()
+@click.option("--from", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV file with a header row.")
+@click.option("--kind", type=click.Choice(["jobs", "clients", "users", "tasks"]), required=True)
+@click.option("--template", default=None, help="Job template every scaffolded job starts from.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory to write <csv name>.yaml into.")
+@handle_errors
+def scaffold(csv_path: Path, kind: str, template: str | None, out: Path) -> None:
+    """Turn a spreadsheet export into configuration YAML."""
+    target = out / f"{csv_path.stem}.yaml"
+    if target.exists():
+        raise ReconcilerError(f"{target} exists; remove it or choose another --out")
+    result = make_scaffold(csv_path, KIND_BY_SECTION[kind], template)
+    path = write_scaffold(result, csv_path, out)
+    click.echo(f"wrote {path} ({result.count} {kind})")
 
 
 @main.command(name="render")
