@@ -66,7 +66,7 @@ def test_token_never_in_output_or_plan_file(server: EmulatorServer, basic_config
                run("apply", basic_config, "--plan", planfile, "--yes"), run("import", "--out", tmp_path / "imported")]
     assert all(r.exit_code == 0 for r in outputs), [r.stderr for r in outputs]
     text = "".join(r.stdout + r.stderr for r in outputs) + planfile.read_text()
-    text += "".join(p.read_text() for p in (tmp_path / "imported").iterdir())
+    text += "".join(p.read_text() for p in (tmp_path / "imported").rglob("*.yaml"))
     assert SECRET not in text
     assert json.loads(planfile.read_text())["backend"] == "clicktime"
 
