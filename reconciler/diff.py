@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.perf import without_gc
+
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +25,7 @@ DEFAULT_TASK_CODES = frozenset(code for code, _ in assumptions.DEFAULT_TASKS)
 TEARDOWN_ORDER = (Kind.JOB, Kind.USER, Kind.TASK, Kind.CLIENT, Kind.DIVISION, Kind.EMPLOYMENT_TYPE)
 
 
+@without_gc
 def build_plan(config: Configuration, live: LiveState, backend: str) -> Plan:
     """The changes that make `live` match `config`, in the order they must run.
 

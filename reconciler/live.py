@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.perf import without_gc
+
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Mapping
 
@@ -35,6 +37,7 @@ def assignment_lists_allowed(company: Mapping[str, Any]) -> dict[str, bool]:
     return allowed
 
 
+@without_gc
 def build_live_state(records: Mapping[Kind, list[dict[str, Any]]], company: Mapping[str, Any],
                      me: Mapping[str, Any] | None = None) -> LiveState:
     state = LiveState(company=dict(company), me=dict(me or {}))

@@ -6,11 +6,12 @@ import fnmatch
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Mapping
 
 from reconciler.config.schema import check_document
 from reconciler.config.yamlfile import LocatedDocument, read_yaml_file
 from reconciler.errors import ConfigError, Location, Problem
+from reconciler.perf import without_gc
 from reconciler.model import (
     ASSIGNMENTS, FIELD_BY_YAML, KIND_BY_SECTION, KINDS, UNDELETABLE, DesiredObject, DesiredState, Key, Kind,
     format_key, normalise_email, ref_key,
@@ -54,8 +55,12 @@ class Reference:
 
     kind: Kind
     key: Key
-    where: Location
+    locate: Callable[[], Location]  # looked up only when a message needs it
     by: str  # what refers to it, for messages
+
+    @property
+    def where(self) -> Location:
+        return self.locate()
 
     def problem(self) -> Problem:
         return Problem(self.where, f"{self.by} refers to {self.kind.value} '{format_key(self.key)}', "
@@ -84,6 +89,7 @@ def discover(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
+@without_gc
 def load_configuration(root: Path | str) -> Configuration:
     """Load and check a configuration directory; raise ConfigError listing every problem."""
     root = Path(root)
@@ -149,6 +155,34 @@ def _load_settings(path: Path, display: str, problems: list[Problem]) -> Setting
 
 
 Source = tuple[LocatedDocument, tuple[Any, ...]]  # a document and the path of a mapping in it
+
+
+class FieldLocations(Mapping[str, Location]):
+    """Where each of an object's fields is written, looked up only when a message needs it."""
+
+    def __init__(self, sources: dict[str, Source]) -> None:
+        self._sources = sources
+
+    def __getitem__(self, name: str) -> Location:
+        doc, path = self._sources[name]
+        return doc.where((*path, name))
+
+    def item(self, name: str, entry: Key) -> Location:
+        """Where one entry of a list field (a job's tasks or users) is written."""
+        doc, path = self._sources[name]
+        values = doc.data
+        for step in (*path, name):
+            values = values.get(step) if isinstance(values, dict) else None
+        for index, value in enumerate(values if isinstance(values, list) else []):
+            if isinstance(value, str) and (value == entry[0] or value.lower() == entry[0]):
+                return doc.where((*path, name, index))
+        return self[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
 
 
 @dataclass
@@ -304,7 +338,7 @@ class _Builder:
         if absent and len(item.obj) > 1:
             others = ", ".join(sorted(set(item.obj) - {"absent"}))
             problems.append(Problem(where, f"absent: true deletes the object; it cannot also set {others}"))
-        locations = {name: locate(name) for name in merged}
+        locations = FieldLocations({name: source for name, (_, source) in merged.items()})
         self.state.objects[kind][key] = DesiredObject(kind, key, fields, where, absent, assignments, locations)
 
     def check(self, problems: list[Problem]) -> list[Reference]:
@@ -314,26 +348,27 @@ class _Builder:
         self._unique_field(Kind.CLIENT, "client_number", "client number", problems, fold_case=False)
         dangling: list[Reference] = []
 
-        def refer(kind: Kind, key: Key, where: Location, by: str) -> None:
+        def refer(kind: Kind, key: Key, locate: Callable[[], Location], by: str) -> None:
             target = objects[kind].get(key)
             if target is None:
-                dangling.append(Reference(kind, key, where, by))
+                dangling.append(Reference(kind, key, locate, by))
             elif target.absent:
-                problems.append(Problem(where, f"{by} refers to {kind.value} '{format_key(key)}', "
-                                               f"which is marked absent: true at {target.where}"))
+                problems.append(Problem(locate(), f"{by} refers to {kind.value} '{format_key(key)}', "
+                                                  f"which is marked absent: true at {target.where}"))
 
         for job in objects[Kind.JOB].values():
             label = f"job '{format_key(job.key)}'"
             client = objects[Kind.CLIENT].get(job.key[:1])
             if not job.absent:
-                refer(Kind.CLIENT, job.key[:1], job.where, label)
+                refer(Kind.CLIENT, job.key[:1], lambda job=job: job.where, label)
             if client and not job.absent and client.fields.get("active") is False and job.fields.get("active") is True:
                 problems.append(Problem(job.field_locations.get("active", job.where),
                                         f"{label} is declared active but its client '{job.key[0]}' is declared "
                                         "inactive, and deactivating a client deactivates its jobs"))
             for list_name, (target_kind, _) in ASSIGNMENTS.items():
                 for target in sorted(job.assignments.get(list_name, ())):
-                    refer(target_kind, target, job.field_locations[list_name], f"{label} {list_name}")
+                    refer(target_kind, target, lambda job=job, n=list_name, t=target: job.field_locations.item(n, t),
+                          f"{label} {list_name}")
         for obj in self.state.all():
             if obj.absent and obj.kind in UNDELETABLE:
                 problems.append(Problem(obj.field_locations.get("absent", obj.where),
@@ -341,7 +376,7 @@ class _Builder:
             for name, value in obj.fields.items():
                 spec = FIELD_BY_YAML[obj.kind][name]
                 if spec.ref is not None and isinstance(value, str) and not obj.absent:
-                    refer(spec.ref, ref_key(spec.ref, value), obj.field_locations[name],
+                    refer(spec.ref, ref_key(spec.ref, value), lambda obj=obj, name=name: obj.field_locations[name],
                           f"{obj.kind.value} '{format_key(obj.key)}' {name}")
             start, end = obj.fields.get("start_date"), obj.fields.get("end_date")
             if isinstance(start, str) and isinstance(end, str) and end < start:

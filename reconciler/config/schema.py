@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker
@@ -32,7 +33,42 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=FormatChecker())
 
 
+@lru_cache(maxsize=None)
+def fast_validator(name: str) -> Callable[[Any], Any] | None:
+    """The same schema compiled to Python by fastjsonschema (about 10x faster), or None.
+
+    It only answers "valid or not"; the messages always come from jsonschema. fastjsonschema
+    speaks draft-07, which covers every keyword these schemas use."""
+    try:
+        import fastjsonschema
+    except ImportError:  # pragma: no cover - a declared dependency, but the slow path still works
+        return None
+    schema = {**load_schema(name), "$schema": "http://json-schema.org/draft-07/schema#"}
+    return fastjsonschema.compile(schema, formats={"date": _is_date})
+
+
+def _is_date(value: Any) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def is_valid_fast(data: Any, schema_name: str) -> bool:
+    fast = fast_validator(schema_name)
+    if fast is None:
+        return False
+    try:
+        fast(data)
+    except Exception:  # fastjsonschema.JsonSchemaException: let jsonschema explain it
+        return False
+    return True
+
+
 def check_document(document: LocatedDocument, schema_name: str) -> list[Problem]:
+    if is_valid_fast(document.data, schema_name):
+        return []
     problems: list[Problem] = []
     for error in validator(schema_name).iter_errors(document.data):
         problems.extend(_explain(error, document))
@@ -81,7 +117,7 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
         expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         names = " or ".join(_EXPECTED.get(t, t) for t in expected if t != "null") or "nothing"
         message = f"{field}: expected {names}, got {_type_name(error.instance)}"
-        if "string" in expected and path in doc.plain_scalars and error.instance is not None:
+        if "string" in expected and error.instance is not None and doc.is_plain(path):
             message += f"; quote it to keep it as text: '{_plain_text(error.instance)}'"
         yield Problem(where, message)
     elif kind == "maxLength":

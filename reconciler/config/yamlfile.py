@@ -3,19 +3,22 @@
 PyYAML keeps the last of two equal keys without a word; here that is an error. Mapping keys are
 always taken as written (JobNumber `007` stays "007", not 7). Timestamps stay text, so a date
 reaches the schema exactly as typed. libyaml's C parser is used when it is installed.
+
+Locations are not copied out for every value: the document keeps its text, and when a message
+needs a location it parses the text again (once) and looks the path up in the node tree. Loading
+a large configuration thus costs little more than parsing it, and holds only the data in memory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
 import os
 import re
-from typing import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import yaml
+from yaml.constructor import SafeConstructor
 
 from reconciler.errors import Location, Problem
 
@@ -25,47 +28,102 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 Path_ = tuple[Any, ...]
-TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-STR_TAG = "tag:yaml.org,2002:str"
-# ${VAR} or ${VAR:-default}; $${ is a literal ${
+TAG = "tag:yaml.org,2002:"
+TIMESTAMP_TAG, STR_TAG, MERGE_TAG = TAG + "timestamp", TAG + "str", TAG + "merge"
+# ${VAR} or ${VAR:-default}; $$ is a literal $
 VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass
 class LocatedDocument:
-    """A parsed file: its data plus the location of each key and value, by path."""
+    """A parsed file: its data, and where each key and value came from (looked up by path).
+
+    `key_locations`/`value_locations` hold explicit locations for documents that were not
+    parsed from YAML (a CSV row, say); otherwise the node tree answers."""
 
     path: str
     data: Any
+    text: str | None = None  # the source, for looking locations up; None for non-YAML documents
     key_locations: dict[Path_, Location] = field(default_factory=dict)
     value_locations: dict[Path_, Location] = field(default_factory=dict)
-    # paths of scalars written plain (unquoted), for "quote it" hints on type errors
-    plain_scalars: set[Path_] = field(default_factory=set)
-    # character spans of scalar and list values, recorded only when asked (for edits)
-    spans: dict[Path_, tuple[int, int]] | None = None
     env: Mapping[str, str] = field(default_factory=dict)  # for ${VAR} substitution
+    _indexes: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = field(default_factory=dict, repr=False)
+    _root: yaml.Node | None = field(default=None, repr=False)
+    # key locations of entries up to three levels deep (sections, objects, jobs), recorded while
+    # parsing, because every object's own location is needed; deeper ones are looked up on demand
+    shallow_keys: dict[Path_, Location] = field(default_factory=dict, repr=False)
+
+    @property
+    def root(self) -> yaml.Node | None:
+        if self._root is None and self.text is not None:
+            loader = _Loader(self.text)
+            try:
+                self._root = loader.get_single_node()
+            finally:
+                loader.dispose()
+        return self._root
+
+    def _children(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        index = self._indexes.get(id(node))
+        if index is None:
+            index = {}
+            for key_node, value_node in node.value:
+                index.setdefault(str(key_node.value), (key_node, value_node))
+            self._indexes[id(node)] = index
+        return index
+
+    def _walk(self, path: Path_) -> tuple[int, yaml.Node | None, yaml.Node | None]:
+        """(how many steps of path exist, the key node of the last step, the node reached)."""
+        node, key_node, depth = self.root, None, 0
+        for step in path:
+            if isinstance(node, yaml.MappingNode) and str(step) in self._children(node):
+                key_node, node = self._children(node)[str(step)]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+                key_node, node = None, node.value[step]
+            else:
+                break
+            depth += 1
+        return depth, key_node, node
 
     def where(self, path: Path_, key: bool = False) -> Location:
-        """The location of a path, or of its nearest ancestor that has one."""
-        table = self.key_locations if key else self.value_locations
-        probe = tuple(path)
-        while probe:
-            if probe in table:
-                return table[probe]
-            if not key and probe in self.key_locations:
-                return self.key_locations[probe]
-            probe = probe[:-1]
-        return self.value_locations.get((), Location(self.path, 1, 1))
+        """The location of a path's value (or key), or of its nearest ancestor that exists."""
+        path = tuple(path)
+        if key and path in self.shallow_keys:
+            return self.shallow_keys[path]
+        if self.text is None:
+            table = self.key_locations if key else self.value_locations
+            probe = path
+            while probe:
+                if probe in table:
+                    return table[probe]
+                if not key and probe in self.key_locations:
+                    return self.key_locations[probe]
+                probe = probe[:-1]
+            return self.value_locations.get((), Location(self.path, 1, 1))
+        _, key_node, node = self._walk(path)
+        chosen = key_node if key and key_node is not None else node
+        return _location(self.path, chosen) if chosen is not None else Location(self.path, 1, 1)
+
+    def is_plain(self, path: Path_) -> bool:
+        """Whether the scalar at path was written without quotes."""
+        depth, _, node = self._walk(tuple(path))
+        return depth == len(path) and isinstance(node, yaml.ScalarNode) and not node.style
+
+    def span(self, path: Path_) -> tuple[int, int] | None:
+        """Character offsets of the scalar or list at path (for in-place edits)."""
+        depth, _, node = self._walk(tuple(path))
+        if depth != len(path) or node is None or isinstance(node, yaml.MappingNode):
+            return None
+        return node.start_mark.index, node.end_mark.index
 
 
 def _location(display: str, node: yaml.Node) -> Location:
     return Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def load_yaml(text: str, display: str, spans: bool = False,
-              env: Mapping[str, str] | None = None) -> tuple[LocatedDocument | None, list[Problem]]:
-    """Parse one file. Returns (document, problems); document is None on a syntax error.
-    With `spans`, also record where each scalar and list value starts and ends."""
+def load_yaml(text: str, display: str, env: Mapping[str, str] | None = None
+              ) -> tuple[LocatedDocument | None, list[Problem]]:
+    """Parse one file. Returns (document, problems); document is None on a syntax error."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -79,84 +137,97 @@ def load_yaml(text: str, display: str, spans: bool = False,
         return None, [Problem(Location(display), f"YAML error: {error}")]
     finally:
         loader.dispose()
-    document = LocatedDocument(display, None, spans={} if spans else None)
-    document.env = os.environ if env is None else env
+    document = LocatedDocument(display, None, text=text, env=os.environ if env is None else env)
     problems: list[Problem] = []
     if node is not None:
-        document.value_locations[()] = _location(display, node)
-        document.data = _build(node, (), document, problems, loader)
+        document.data = _Builder(document, problems).build(node)
     return document, problems
 
 
-def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, problems: list[Problem], loader: Any) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        first_seen: dict[str, Location] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                problems.append(Problem(_location(doc.path, key_node), "YAML merge keys (<<) are not supported"))
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                problems.append(Problem(_location(doc.path, key_node), "a mapping key must be a plain value"))
-                continue
-            key = key_node.value
-            key_where = _location(doc.path, key_node)
-            if key in first_seen:
-                first = first_seen[key]
-                problems.append(Problem(key_where, f"duplicate key '{key}' (first defined at line {first.line})"))
-                continue
-            first_seen[key] = key_where
-            child = (*path, key)
-            doc.key_locations[child] = key_where
-            doc.value_locations[child] = _location(doc.path, value_node)
-            result[key] = _build(value_node, child, doc, problems, loader)
-        return result
-    if doc.spans is not None and not isinstance(node, yaml.MappingNode):
-        doc.spans[path] = (node.start_mark.index, node.end_mark.index)
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item_node in enumerate(node.value):
-            child = (*path, index)
-            doc.value_locations[child] = _location(doc.path, item_node)
-            items.append(_build(item_node, child, doc, problems, loader))
-        return items
-    if node.tag == TIMESTAMP_TAG:
-        return node.value
-    if not node.style:  # None (pure-Python parser) or "" (libyaml) means plain
-        doc.plain_scalars.add(path)
-    if node.tag == STR_TAG and "$" in node.value:
-        return _substitute(node, path, doc, problems)
-    return loader.construct_object(node, deep=True)
+_SCALARS: dict[str, Callable[[Any, yaml.ScalarNode], Any]] = {
+    TAG + "null": SafeConstructor.construct_yaml_null,
+    TAG + "bool": SafeConstructor.construct_yaml_bool,
+    TAG + "int": SafeConstructor.construct_yaml_int,
+    TAG + "float": SafeConstructor.construct_yaml_float,
+}
 
 
-def _substitute(node: yaml.ScalarNode, path: Path_, doc: LocatedDocument, problems: list[Problem]) -> Any:
-    """Replace ${VAR} and ${VAR:-default} from the environment. A plain scalar that is one
-    variable alone takes the type its value reads as (${BILLABLE:-true} is a boolean)."""
-    missing: list[str] = []
+class _Builder:
+    """Node tree -> plain Python data; the checks a YAML loader skips happen here."""
 
-    def value_of(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, default = match.group(1), match.group(2)
-        if name in doc.env:
-            return doc.env[name]
-        if default is not None:
-            return default
-        missing.append(name)
-        return ""
+    def __init__(self, doc: LocatedDocument, problems: list[Problem]) -> None:
+        self.doc = doc
+        self.problems = problems
+        self.constructor = SafeConstructor()
 
-    text = VARIABLE.sub(value_of, node.value)
-    for name in missing:
-        problems.append(Problem(_location(doc.path, node), f"environment variable {name} is not set "
-                                                           f"(give a default with ${{{name}:-value}})"))
-    if missing:
-        return node.value  # as written: the problem above is the one to report
-    whole = VARIABLE.fullmatch(node.value)
-    if whole and whole.group(0) != "$$" and not node.style and text:
-        typed = yaml.safe_load(text)
-        if isinstance(typed, (bool, int, float)) or typed is None:
-            return typed
-    return text
+    def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            shallow = self.doc.shallow_keys if len(path) < 3 else None
+            for key_node, value_node in node.value:
+                if key_node.tag == MERGE_TAG:
+                    self.problems.append(Problem(_location(self.doc.path, key_node),
+                                                 "YAML merge keys (<<) are not supported"))
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problems.append(Problem(_location(self.doc.path, key_node),
+                                                 "a mapping key must be a plain value"))
+                    continue
+                key = key_node.value
+                if key in result:
+                    first = next(k for k, _ in node.value if k.value == key)
+                    self.problems.append(Problem(_location(self.doc.path, key_node),
+                                                 f"duplicate key '{key}' (first defined at line "
+                                                 f"{first.start_mark.line + 1})"))
+                    continue
+                if shallow is not None:
+                    child = (*path, key)
+                    shallow[child] = _location(self.doc.path, key_node)
+                    result[key] = self.build(value_node, child)
+                else:
+                    result[key] = self.build(value_node, path)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path) for item in node.value]
+        tag = node.tag
+        if tag == STR_TAG:
+            return self._substitute(node) if "$" in node.value else node.value
+        if tag == TIMESTAMP_TAG:
+            return node.value
+        construct = _SCALARS.get(tag)
+        if construct is not None:
+            return construct(self.constructor, node)
+        return self.constructor.construct_object(node, deep=True)
+
+    def _substitute(self, node: yaml.ScalarNode) -> Any:
+        """Replace ${VAR} and ${VAR:-default} from the environment. A plain scalar that is one
+        variable alone takes the type its value reads as (${BILLABLE:-true} is a boolean)."""
+        missing: list[str] = []
+        env = self.doc.env
+
+        def value_of(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            missing.append(name)
+            return ""
+
+        text = VARIABLE.sub(value_of, node.value)
+        for name in missing:
+            self.problems.append(Problem(_location(self.doc.path, node), f"environment variable {name} is not set "
+                                                                          f"(give a default with ${{{name}:-value}})"))
+        if missing:
+            return node.value  # as written: the problem above is the one to report
+        whole = VARIABLE.fullmatch(node.value)
+        if whole and whole.group(0) != "$$" and not node.style and text:
+            typed = yaml.safe_load(text)
+            if isinstance(typed, (bool, int, float)) or typed is None:
+                return typed
+        return text
 
 
 def read_yaml_file(path: Path, display: str) -> tuple[LocatedDocument | None, list[Problem]]:

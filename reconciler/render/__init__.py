@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.perf import without_gc
+
 import json
 from typing import Any
 
@@ -27,6 +29,7 @@ def summary_line(plan: Plan) -> str:
     return "Plan: " + ", ".join(parts) + "."
 
 
+@without_gc
 def render(plan: Plan, fmt: str, color: bool = False) -> str:
     from reconciler.render import json_format, markdown, text
 

@@ -45,7 +45,7 @@ def yaml_patch(plan: Plan, config: Configuration, live: LiveState) -> str:
     def document(path: str) -> tuple[str, LocatedDocument] | None:
         if path not in documents:
             text = Path(path).read_text(encoding="utf-8")
-            doc, _ = load_yaml(text, path, spans=True)
+            doc, _ = load_yaml(text, path)
             if doc is None:
                 return None
             documents[path] = (text, doc)
@@ -59,7 +59,7 @@ def yaml_patch(plan: Plan, config: Configuration, live: LiveState) -> str:
         doc = loaded[1]
         base = _object_path(doc, kind, key)
         fields = field if isinstance(field, tuple) else (field,)
-        span = doc.spans.get((*base, *fields)) if base and doc.spans is not None else None
+        span = doc.span((*base, *fields)) if base else None
         if span is None:
             return False
         edits.setdefault(want.where.path, {})[span] = flow_text(value)
