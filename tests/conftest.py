@@ -37,8 +37,9 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(params=["sandbox", "http", "membrane", "membrane-api"])
 def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The account every end-to-end test works on, reached in-process ("sandbox") or through
-    the http transport and the emulator's HTTP server on loopback ("http")."""
+    """The account every end-to-end test works on, reached in-process ("sandbox"), through the
+    http transport and the emulator's HTTP server on loopback ("http"), through the fake membrane
+    CLI first on PATH ("membrane"), or through the fake Membrane API on loopback ("membrane-api")."""
     path = tmp_path / "sandbox.sqlite3"
     monkeypatch.setenv("RECONCILER_SANDBOX", str(path))
     monkeypatch.delenv("RECONCILER_BACKEND", raising=False)

@@ -168,16 +168,15 @@ class MembraneApi:
         body = _body(answer)
         if 200 <= answer.status_code < 300:
             return body
-        ctx = ErrorContext("?", login_fix=self.login_fix)
         error = membrane_error(body) or {"type": "", "message": f"HTTP {answer.status_code} from GET {path}"}
         if answer.status_code == 401 or error.get("key") == "not_authenticated":
             raise MembraneLoginError(f"Membrane rejected {self.tokens.description} (HTTP {answer.status_code}: "
                                      f"{error.get('message')})", self.login_fix)
-        if answer.status_code == 404 and not membrane_error(body):
+        if answer.status_code == 404:  # Membrane's own endpoints exist: the URL is not Membrane's API
             raise MembraneError(f"{self.base_url} does not answer like Membrane's API (HTTP 404 for GET {path})",
-                                "check MEMBRANE_API_URL (default https://api.getmembrane.com)")
-        outcome_from_error(error, answer.status_code, dict(answer.headers), ctx)
-        raise MembraneError(f"Membrane's API answered HTTP {answer.status_code} to GET {path}: {error.get('message')}")
+                                f"check MEMBRANE_API_URL (default {MA.DEFAULT_API_URL})")
+        raise MembraneError(f"Membrane's API answered HTTP {answer.status_code} to GET {path}: {error.get('message')}",
+                            "try again later" if answer.status_code == 429 or answer.status_code >= 500 else None)
 
     def connections(self) -> list[dict[str, Any]]:
         """GET /connections, following the cursor."""

@@ -98,7 +98,8 @@ NOT_LOGGED_IN_PATTERN = _assume(
     "How a logged-out CLI says so is undocumented: either an ErrorData with key not_authenticated "
     "(docs' error keys, C) or text pointing to `membrane login` / a consent URL.")
 CONNECTION_LIST_ARGS = _assume(
-    "CONNECTION_LIST_ARGS", ("connection", "list", "--json"), "C", "Skills' CLI reference.")
+    "CONNECTION_LIST_ARGS", ("connection", "list", "--json"), "C",
+    "CLI reference in the official integrate-anything skill; --json prints machine-readable JSON to stdout.")
 CONNECTION_LIST_SHAPES = _assume(
     "CONNECTION_LIST_SHAPES", ("items", "list"), "I",
     "The API answers {\"items\": [...], \"cursor\"?} (C); the CLI prints that object or only the "
@@ -123,8 +124,6 @@ CLICKTIME_MARKERS = _assume(
     "`integration.name` or `name` containing \"clicktime\" (case-insensitive). The connector key is "
     "`clicktime` in the skill's `connect --connectorKey clicktime`; the fields that carry it on a "
     "connection are partly unknown, so several are tried.")
-CONNECTION_ID_FIELDS = _assume(
-    "CONNECTION_ID_FIELDS", ("id",), "C", "SDK BaseConnection has `id` and `name`.")
 
 # ---------------------------------------------------------------------------------------------
 # `membrane request`: arguments
@@ -202,7 +201,9 @@ ERROR_STATUS_BY_KEY = _assume(
     "ERROR_STATUS_BY_KEY", {"bad_request": 400, "not_authenticated": 401, "access_denied": 403, "not_found": 404,
                             "already_exists": 409, "rate_limit_exceeded": 429, "internal": 500}, "C",
     "docs /reference/overview/errors (already_exists -> 409 is I).")
-RATE_LIMIT_KEYS = _assume("RATE_LIMIT_KEYS", ("rate_limit_exceeded",), "C", "bad_request and connection key enums.")
+RATE_LIMIT_KEYS = _assume(
+    "RATE_LIMIT_KEYS", ("rate_limit_exceeded",), "C",
+    "Key of both the bad_request type (Membrane's own limits) and the connection type (ClickTime's, via actions).")
 REAUTH_KEYS = _assume(
     "REAUTH_KEYS", ("connection_is_defunct", "access_token_expired", "CONNECTION_DISCONNECTED"), "C",
     "connection key enum (C); CONNECTION_DISCONNECTED appears as `code` in official skill code (I).")
@@ -227,20 +228,25 @@ DISCONNECTED_STATUS = _assume(
 # ---------------------------------------------------------------------------------------------
 # The REST API (membrane-api backend)
 # ---------------------------------------------------------------------------------------------
-DEFAULT_API_URL = _assume("DEFAULT_API_URL", "https://api.getmembrane.com", "C", "SDK DEFAULT_API_URI.")
+DEFAULT_API_URL = _assume(
+    "DEFAULT_API_URL", "https://api.getmembrane.com", "C",
+    "SDK DEFAULT_API_URI; the legacy host https://api.integration.app still appears in docs examples.")
 API_VERSION = _assume(
     "API_VERSION", "2025-10-21", "C",
     "SDK LATEST_API_VERSION, sent as `membrane-api-version`; without it the server uses \"legacy\".")
-API_VERSION_HEADER = _assume("API_VERSION_HEADER", "membrane-api-version", "C", "SDK request headers (observed).")
+API_VERSION_HEADER = _assume(
+    "API_VERSION_HEADER", "membrane-api-version", "C", "Seen on every request the SDK sent to a loopback mock.")
 PROXY_PATH = _assume(
     "PROXY_PATH", "/connections/{connection}/proxy{path}", "C",
     "SDK traffic: GET /connections/c1/proxy/Jobs?limit=10; docs API Proxy: status, headers and body unchanged.")
-CONNECTIONS_PATH = _assume("CONNECTIONS_PATH", "/connections", "C", "GET /connections -> {items, cursor?}.")
+CONNECTIONS_PATH = _assume(
+    "CONNECTIONS_PATH", "/connections", "C", "GET /connections answers {items, cursor?} (SDK FindConnectionsResponse).")
 TOKEN_ENV = _assume(
     "TOKEN_ENV", "MEMBRANE_TOKEN", "C",
     "The variable the official self-integration skill uses for the Bearer token (not read by the SDK loader).")
 WORKSPACE_ENV = _assume(
-    "WORKSPACE_ENV", ("MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET"), "C", "SDK MembraneConfigLoader.")
+    "WORKSPACE_ENV", ("MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET"), "C",
+    "Read by the SDK's MembraneConfigLoader (and CLI 1.0.1 README); used to mint tokens as the SDK does.")
 TENANT_ENV = _assume(
     "TENANT_ENV", "MEMBRANE_TENANT_KEY", "I",
     "Used in official examples for application code, not documented as CLI configuration.")
@@ -251,7 +257,7 @@ JWT_CLAIMS = _assume(
     "JWT_CLAIMS", ("workspaceKey", "tenantKey", "iss", "id", "exp"), "C",
     "HS256 signed with the workspace secret. Docs payload {workspaceKey, tenantKey?, exp}; the SDK mints "
     "{id: tenantKey, iss: workspaceKey, exp}. We send the union; that the server accepts the union is I.")
-JWT_LIFETIME = _assume("JWT_LIFETIME", 3600, "C", "The SDK mints tokens valid for an hour.")
+JWT_LIFETIME = _assume("JWT_LIFETIME", 3600, "C", "The SDK mints tokens valid for an hour (exp = now + 3600).")
 UPSTREAM_429 = _assume(
     "UPSTREAM_429", "raw 429 with ClickTime's body and Retry-After", "I",
     "The proxy returns the vendor's status, headers and body unchanged, except for one automatic "

@@ -40,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from reconciler.clicktime import membrane_assumptions as MA
 from reconciler.clicktime.client import ClickTimeClient, error_messages
@@ -612,8 +612,8 @@ def query_forwarding_check(transport: Any) -> "Check":
 def _fail(name: str, error: MembraneError | str, fix: str | None = None) -> "Check":
     from reconciler.doctor import Check
 
-    if isinstance(error, MembraneError):
-        return Check(name, False, error.detail, error.fix or fix)
+    if isinstance(error, MembraneError):  # one line per check: candidate lists joined
+        return Check(name, False, error.detail.replace(":\n  - ", ": ").replace("\n  - ", "; "), error.fix or fix)
     return Check(name, False, error, fix)
 
 
