@@ -199,9 +199,7 @@ def render_command(directory: Path) -> None:
 @handle_errors
 def validate(directory: Path) -> None:
     """Check the configuration (schema and references) without contacting any backend."""
-    config = load_configuration(directory)
-    if config.dangling:
-        raise ConfigError([ref.problem() for ref in config.dangling])
+    config = load_configuration(directory, require_declared=True)
     count = sum(len(objs) for objs in config.desired.objects.values())
     click.echo(f"{directory}: valid ({len(config.files)} file(s), {count} object(s)).")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -18,6 +20,7 @@ from reconciler.model import (
 )
 
 SETTINGS_FILE = "reconciler.yaml"
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PRUNE_POLICIES = ("ignore", "deactivate")
 
 
@@ -47,6 +50,14 @@ class Threshold:
     remove_percent: float = 10.0
     update_percent: float = 30.0
     min_objects: int = 10
+
+
+def _is_date(value: Any) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return len(value) == 10
 
 
 @dataclass(frozen=True)
@@ -90,8 +101,11 @@ def discover(root: Path) -> list[Path]:
 
 
 @without_gc
-def load_configuration(root: Path | str) -> Configuration:
-    """Load and check a configuration directory; raise ConfigError listing every problem."""
+def load_configuration(root: Path | str, require_declared: bool = False) -> Configuration:
+    """Load and check a configuration directory; raise ConfigError listing every problem.
+
+    `require_declared`: references to objects the configuration does not declare are problems
+    too (offline validation); otherwise they are returned for the plan to check live."""
     root = Path(root)
     if not root.is_dir():
         raise ConfigError([Problem(Location(str(root)), "configuration directory not found")])
@@ -123,6 +137,8 @@ def load_configuration(root: Path | str) -> Configuration:
         problems.append(Problem(Location(str(root)), "no *.yaml files found"))
     builder.expand(problems)
     dangling = builder.check(problems)
+    if require_declared:
+        problems += [reference.problem() for reference in dangling]
     if problems:
         raise ConfigError(problems)
     return Configuration(root, settings, builder.state, dangling, digest.hexdigest(),
@@ -217,6 +233,9 @@ class _Builder:
                 continue
             if section == "defaults":
                 for kind_section, obj in body.items():
+                    if isinstance(obj, dict) and "template" in obj:
+                        problems.append(Problem(doc.where((section, kind_section, "template")),
+                                                "template: defaults cannot name a template; set it on each job instead"))
                     if kind_section in KIND_BY_SECTION:
                         self._remember(self.defaults, KIND_BY_SECTION[kind_section], obj, doc,
                                        (section, kind_section), f"defaults for", problems)
@@ -262,13 +281,16 @@ class _Builder:
     def expand(self, problems: list[Problem]) -> None:
         """Merge defaults and templates into every collected object and build the DesiredState."""
         chains: dict[str, list[tuple[dict[str, Any], Source]]] = {}
+        self._reported_cycles: set[frozenset[str]] = set()
+        for name, (values, source) in self.templates.items():  # check templates no job uses, too
+            self._chain(name, _Pending(Kind.JOB, (), values, source), chains, problems)
         for item in self.pending:
             merged: dict[str, tuple[Any, Source]] = {}
             absent = item.obj.get("absent") is True
             if not absent:
                 layers = [self.defaults[item.kind]] if item.kind in self.defaults else []
                 template = item.obj.get("template")
-                if isinstance(template, str):
+                if isinstance(template, str) and template:
                     chain = self._chain(template, item, chains, problems)
                     layers += chain
                 for values, source in layers:
@@ -298,6 +320,10 @@ class _Builder:
                 break
             if current in seen:
                 cycle = seen[seen.index(current):] + [current]
+                chains[name] = []
+                if frozenset(cycle) in self._reported_cycles:
+                    return []
+                self._reported_cycles.add(frozenset(cycle))
                 places = "; ".join(f"'{t}' at {self.templates[t][1][0].where(self.templates[t][1][1], key=True)}"
                                    for t in cycle[:-1])
                 first = self.templates[cycle[0]][1]
@@ -367,6 +393,8 @@ class _Builder:
                                         "inactive, and deactivating a client deactivates its jobs"))
             for list_name, (target_kind, _) in ASSIGNMENTS.items():
                 for target in sorted(job.assignments.get(list_name, ())):
+                    if target_kind is Kind.USER and not EMAIL.match(target[0]):
+                        continue  # reported as a malformed email
                     refer(target_kind, target, lambda job=job, n=list_name, t=target: job.field_locations.item(n, t),
                           f"{label} {list_name}")
         for obj in self.state.all():
@@ -375,11 +403,12 @@ class _Builder:
                                         f"ClickTime cannot delete {obj.kind.section}; use active: false instead"))
             for name, value in obj.fields.items():
                 spec = FIELD_BY_YAML[obj.kind][name]
-                if spec.ref is not None and isinstance(value, str) and not obj.absent:
+                if spec.ref is not None and isinstance(value, str) and not obj.absent and (
+                        spec.ref is not Kind.USER or EMAIL.match(value)):  # a malformed email is reported as that
                     refer(spec.ref, ref_key(spec.ref, value), lambda obj=obj, name=name: obj.field_locations[name],
                           f"{obj.kind.value} '{format_key(obj.key)}' {name}")
             start, end = obj.fields.get("start_date"), obj.fields.get("end_date")
-            if isinstance(start, str) and isinstance(end, str) and end < start:
+            if _is_date(start) and _is_date(end) and end < start:
                 problems.append(Problem(obj.field_locations["end_date"],
                                         f"end_date {end} is before start_date {start}"))
         return dangling
@@ -388,8 +417,8 @@ class _Builder:
         seen: dict[str, DesiredObject] = {}
         for obj in self.state.objects[kind].values():
             value = obj.fields.get(name)
-            if not isinstance(value, str) or not value or obj.absent:
-                continue
+            if not isinstance(value, str) or not value or obj.absent or "${" in value:
+                continue  # an unset variable is reported where it is written
             folded = value.casefold() if fold_case else value
             if folded in seen:
                 first = seen[folded]

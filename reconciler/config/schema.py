@@ -70,7 +70,12 @@ def check_document(document: LocatedDocument, schema_name: str) -> list[Problem]
     if is_valid_fast(document.data, schema_name):
         return []
     problems: list[Problem] = []
-    for error in validator(schema_name).iter_errors(document.data):
+    errors = list(validator(schema_name).iter_errors(document.data))
+    # A date not even in YYYY-MM-DD form is reported as that, not also as an impossible date.
+    malformed = {tuple(e.absolute_path) for e in errors if e.validator == "pattern" and "format" in e.schema}
+    for error in errors:
+        if error.validator == "format" and tuple(error.absolute_path) in malformed:
+            continue
         problems.extend(_explain(error, document))
     return problems
 
@@ -92,12 +97,13 @@ def _type_name(value: Any) -> str:
 
 
 _EXPECTED = {"string": "text", "boolean": "true or false", "object": "a mapping", "array": "a list",
-             "number": "a number", "null": "nothing"}
+             "number": "a number", "integer": "a whole number", "null": "nothing"}
 
 
 def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
-    field = str(path[-1]) if path else "file"
+    named = [step for step in path if not isinstance(step, int)]  # a list entry speaks for its list
+    field = str(named[-1]) if named else "file"
     kind = error.validator
     if kind == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
@@ -116,9 +122,13 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
     if kind == "type":
         expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         names = " or ".join(_EXPECTED.get(t, t) for t in expected if t != "null") or "nothing"
-        message = f"{field}: expected {names}, got {_type_name(error.instance)}"
-        if "string" in expected and error.instance is not None and doc.is_plain(path):
-            message += f"; quote it to keep it as text: '{_plain_text(error.instance)}'"
+        raw = doc.raw(path) if doc.text is not None and doc.is_plain(path) else None
+        got = _type_name(error.instance)
+        if raw is not None and "(" in got and not isinstance(error.instance, str):
+            got = got[:got.index("(")] + f"({raw})"  # as written: YAML may have read 0123 as 83
+        message = f"{field}: expected {names}, got {got}"
+        if "string" in expected and error.instance is not None and raw is not None:
+            message += f"; quote it to keep it as text: '{raw}'"
         yield Problem(where, message)
     elif kind == "maxLength":
         yield Problem(where, f"{field}: {len(error.instance)} characters, at most {error.validator_value} allowed")

@@ -109,12 +109,29 @@ class LocatedDocument:
         depth, _, node = self._walk(tuple(path))
         return depth == len(path) and isinstance(node, yaml.ScalarNode) and not node.style
 
+    def raw(self, path: Path_) -> str | None:
+        """The scalar at path as written in the file (before YAML typed it)."""
+        depth, _, node = self._walk(tuple(path))
+        return node.value if depth == len(path) and isinstance(node, yaml.ScalarNode) else None
+
     def span(self, path: Path_) -> tuple[int, int] | None:
         """Character offsets of the scalar or list at path (for in-place edits)."""
         depth, _, node = self._walk(tuple(path))
         if depth != len(path) or node is None or isinstance(node, yaml.MappingNode):
             return None
         return node.start_mark.index, node.end_mark.index
+
+
+def _explain_syntax_error(error: yaml.MarkedYAMLError, text: str, display: str) -> tuple[Location, str]:
+    mark = error.problem_mark or error.context_mark
+    where = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
+    problem = error.problem or str(error)
+    if mark is not None and "cannot start any token" in problem and text[mark.index:mark.index + 1] == "\t":
+        return where, "YAML syntax error: found a tab character; YAML is indented with spaces only"
+    context = error.context or ""
+    if context.startswith("while") and error.context_mark is not None and error.context_mark is not mark:
+        context += f" started at line {error.context_mark.line + 1}, column {error.context_mark.column + 1}"
+    return where, f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
 
 
 def _location(display: str, node: yaml.Node) -> Location:
@@ -128,11 +145,7 @@ def load_yaml(text: str, display: str, env: Mapping[str, str] | None = None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
-        problem = error.problem or str(error)
-        context = f" ({error.context})" if error.context else ""
-        return None, [Problem(where, f"YAML syntax error: {problem}{context}")]
+        return None, [Problem(*_explain_syntax_error(error, text, display))]
     except yaml.YAMLError as error:
         return None, [Problem(Location(display), f"YAML error: {error}")]
     finally:
@@ -234,7 +247,10 @@ def read_yaml_file(path: Path, display: str) -> tuple[LocatedDocument | None, li
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        return None, [Problem(Location(display), f"not valid UTF-8 text ({error.reason} at byte {error.start})")]
+        before = error.object[:error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        return None, [Problem(Location(display, line, column), f"not valid UTF-8 text ({error.reason})")]
     except OSError as error:
         return None, [Problem(Location(display), f"cannot read file: {error.strerror}")]
     return load_yaml(text, display)
