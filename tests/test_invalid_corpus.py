@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run
+
 CORPUS = Path(__file__).parent / "corpus" / "invalid"
 CASES = sorted(path for path in CORPUS.iterdir() if path.is_dir())
 
@@ -26,14 +28,25 @@ def marks(case: Path) -> list[pytest.MarkDecorator]:
 
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.name, marks=marks(case)) for case in CASES])
-def test_invalid_configuration(case: Path) -> None:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("RECONCILER_CORPUS_")}
-    env.update(NO_COLOR="1", PYTHONUTF8="1")  # the corpus relies on RECONCILER_CORPUS_UNSET being unset
-    result = subprocess.run([sys.executable, "-m", "reconciler", "validate", "config"], cwd=case, env=env,
-                            capture_output=True, text=True, encoding="utf-8", timeout=60)
+def test_invalid_configuration(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("RECONCILER_CORPUS_")]:
+        monkeypatch.delenv(name)  # the corpus relies on RECONCILER_CORPUS_UNSET being unset
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(case)
+    result = run("validate", "config")
     *problems, summary = result.stderr.splitlines() or [""]
     assert problems == (case / "expected.txt").read_text(encoding="utf-8").splitlines()
-    assert summary.startswith("Error: ") and result.returncode == 1, result.stdout + result.stderr
+    assert summary.startswith("Error: ") and result.exit_code == 1, result.stdout + result.stderr
+
+
+def test_one_case_through_a_real_process() -> None:
+    """The in-process runs above match what a user sees from the installed command."""
+    case = CORPUS / "several-problems-at-once"
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONUTF8": "1"}
+    result = subprocess.run([sys.executable, "-m", "reconciler", "validate", "config"], cwd=case, env=env,
+                            capture_output=True, text=True, encoding="utf-8", timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[:-1] == (case / "expected.txt").read_text(encoding="utf-8").splitlines()
 
 
 def well_formed(case: Path) -> bool:
