@@ -131,7 +131,7 @@ class Applier:
                 except (BackendError, KeyError) as error:
                     record("failed", index, change, describe(error))
                     for later_index, later in group[position + 1:]:
-                        record("skipped", later_index, later, f"an earlier change to it failed")
+                        record("skipped", later_index, later, "an earlier change to it failed")
                     return
                 record("applied", index, change)
 

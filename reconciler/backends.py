@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.clicktime.http import DEFAULT_API_URL, HttpTransport
+from reconciler.clicktime.http import DEFAULT_API_URL, HttpTransport, secret_from_env
 from reconciler.clicktime.membrane_api import open_membrane_api
 from reconciler.clicktime.membrane_cli import open_membrane_cli
 from reconciler.clicktime.transport import SandboxTransport
@@ -34,13 +34,10 @@ def sandbox_path(option: str | None) -> Path:
 
 def read_token() -> str:
     """CLICKTIME_TOKEN, or the first line of the file CLICKTIME_TOKEN_FILE names. Never printed."""
-    token = os.environ.get("CLICKTIME_TOKEN", "").strip()
-    token_file = os.environ.get("CLICKTIME_TOKEN_FILE")
-    if not token and token_file:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip().splitlines()[0].strip()
-        except (OSError, IndexError):
-            raise BackendError(f"cannot read a token from CLICKTIME_TOKEN_FILE ({token_file})") from None
+    try:
+        token = secret_from_env("CLICKTIME_TOKEN", "CLICKTIME_TOKEN_FILE")
+    except ValueError as error:
+        raise BackendError(str(error)) from None
     if not token:
         raise BackendError("the clicktime backend needs an API token: set CLICKTIME_TOKEN (or CLICKTIME_TOKEN_FILE "
                            "to a file holding it); find it in ClickTime under My Preferences > Authentication Token")

@@ -7,7 +7,10 @@ classes (connect vs read), which decide whether a failed request may have been a
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 import httpx
 
@@ -33,19 +36,41 @@ class HttpTransport:
         url = self.base_url + request.path
         content = None if request.body is None else json.dumps(request.body).encode()
         headers = {"Content-Type": "application/json"} if content is not None else {}
-        try:
+        with transport_errors(self.base_url):
             answer = self._client.request(request.method, url, params=list(request.query), content=content,
                                           headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            raise TransportError(f"cannot connect to {self.base_url}: {type(error).__name__}", sent=False) from None
-        except httpx.TimeoutException as error:
-            raise TransportError(f"no answer from {self.base_url} in time ({type(error).__name__})", sent=True) from None
-        except httpx.TransportError as error:
-            raise TransportError(f"connection to {self.base_url} failed: {type(error).__name__}", sent=True) from None
         return Response(answer.status_code, _json_body(answer), dict(answer.headers))
 
     def close(self) -> None:
         self._client.close()
+
+
+@contextmanager
+def transport_errors(base_url: str) -> Iterator[None]:
+    """httpx's failures as TransportError, saying whether the request may have been sent: a
+    failure to connect is safe to repeat, a timeout or a dropped connection after it is not."""
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+        raise TransportError(f"cannot connect to {base_url}: {type(error).__name__}", sent=False) from None
+    except httpx.TimeoutException as error:
+        raise TransportError(f"no answer from {base_url} in time ({type(error).__name__})", sent=True) from None
+    except httpx.TransportError as error:
+        raise TransportError(f"connection to {base_url} failed: {type(error).__name__}", sent=True) from None
+
+
+def secret_from_env(variable: str, file_variable: str) -> str | None:
+    """A credential from `variable`, or the first line of the file `file_variable` names.
+
+    Raises ValueError (naming the variable, never the value) when that file cannot be read."""
+    value = os.environ.get(variable, "").strip()
+    path = os.environ.get(file_variable)
+    if not value and path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip().splitlines()[0].strip()
+        except (OSError, IndexError):
+            raise ValueError(f"cannot read a token from {file_variable} ({path})") from None
+    return value or None
 
 
 def _json_body(answer: httpx.Response) -> Any:

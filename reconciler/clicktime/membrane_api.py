@@ -24,7 +24,6 @@ import json
 import os
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -36,6 +35,7 @@ from reconciler.clicktime.membrane_cli import (
     ErrorContext, MembraneError, MembraneLoginError, choose_connection, connection_checks, connection_items,
     membrane_error, outcome_from_error, path_prefix, query_forwarding_check, upstream_response,
 )
+from reconciler.clicktime.http import secret_from_env, transport_errors
 from reconciler.clicktime.transport import Request, Response, TransportError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,13 +98,10 @@ class TokenSource:
 
 
 def token_source() -> TokenSource:
-    token = os.environ.get("MEMBRANE_TOKEN", "").strip()
-    token_file = os.environ.get("MEMBRANE_TOKEN_FILE")
-    if not token and token_file:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip().splitlines()[0].strip()
-        except (OSError, IndexError):
-            raise MembraneError(f"cannot read a token from MEMBRANE_TOKEN_FILE ({token_file})") from None
+    try:
+        token = secret_from_env("MEMBRANE_TOKEN", "MEMBRANE_TOKEN_FILE")
+    except ValueError as error:
+        raise MembraneError(str(error)) from None
     if token:
         return TokenSource(token=token)
     key, secret = (os.environ.get(name, "").strip() for name in MA.WORKSPACE_ENV)
@@ -148,15 +145,9 @@ class MembraneApi:
             headers["Content-Type"] = "application/json"
         with self._lock:
             self.calls += 1
-        try:
+        with transport_errors(self.base_url):
             return self._client.request(method, self.base_url + path, params=list(query), content=content,
                                         headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            raise TransportError(f"cannot connect to {self.base_url}: {type(error).__name__}", sent=False) from None
-        except httpx.TimeoutException as error:
-            raise TransportError(f"no answer from {self.base_url} in time ({type(error).__name__})", sent=True) from None
-        except httpx.TransportError as error:
-            raise TransportError(f"connection to {self.base_url} failed: {type(error).__name__}", sent=True) from None
 
     def get(self, path: str, query: Any = ()) -> Any:
         """One of Membrane's own endpoints; its errors become MembraneErrors."""

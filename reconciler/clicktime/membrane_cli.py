@@ -346,7 +346,7 @@ class CliRunner:
                                     f"{MA.INSTALL_HINT}, or set MEMBRANE_BIN to the CLI's path") from None
             except PermissionError:
                 raise MembraneError(f"cannot run {self.command[0]}: not executable",
-                                    f"make it executable, or set MEMBRANE_BIN to Membrane's CLI") from None
+                                    "make it executable, or set MEMBRANE_BIN to Membrane's CLI") from None
             try:
                 stdout, stderr = process.communicate(timeout=limit)
             except subprocess.TimeoutExpired:

@@ -16,7 +16,7 @@ from reconciler.errors import ConfigError, Location, Problem
 from reconciler.perf import without_gc
 from reconciler.model import (
     ASSIGNMENTS, FIELD_BY_YAML, KIND_BY_SECTION, KINDS, UNDELETABLE, DesiredObject, DesiredState, Key, Kind,
-    format_key, normalise_email, ref_key,
+    format_key, ref_key,
 )
 
 SETTINGS_FILE = "reconciler.yaml"
@@ -238,7 +238,7 @@ class _Builder:
                                                 "template: defaults cannot name a template; set it on each job instead"))
                     if kind_section in KIND_BY_SECTION:
                         self._remember(self.defaults, KIND_BY_SECTION[kind_section], obj, doc,
-                                       (section, kind_section), f"defaults for", problems)
+                                       (section, kind_section), "defaults for", problems)
                 continue
             kind = KIND_BY_SECTION.get(section)
             if kind is None:
