@@ -336,10 +336,7 @@ def run_apply(session: Session, the_plan: Plan, live: LiveState, yes: bool, sett
                           the_plan.ids)
         try:
             outcome = applier.apply(the_plan)
-        except ApplyError:
-            journal.close(finished=False)
-            raise
-        except BaseException:
+        except BaseException:  # failures, Ctrl-C: `apply --resume` continues from the journal
             journal.close(finished=False)
             raise
         journal.close(finished=True)
