@@ -9,12 +9,12 @@ its object are skipped, and the report lists applied, failed and skipped changes
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.errors import ApiError, ApplyError, ApplyOutcome, BackendError
 from reconciler.journal import Journal
+from reconciler.live import run_bounded
 from reconciler.model import (
     ASSIGNMENTS, FIELD_BY_YAML, KEY_FIELDS, KINDS, Key, Kind, LiveState, parse_key, ref_key, yaml_to_api_value,
 )
@@ -135,9 +135,8 @@ class Applier:
                     return
                 record("applied", index, change)
 
-        with ThreadPoolExecutor(max_workers=self.client.concurrency) as pool:
-            for wave in waves(todo):
-                list(pool.map(run_group, wave))
+        for wave in waves(todo):
+            run_bounded(run_group, wave, self.client.concurrency)
         if outcome.failed:
             first, detail = outcome.failed[0]
             raise ApplyError(f"{len(outcome.failed)} change(s) failed; first: {first}: {detail}", outcome)
