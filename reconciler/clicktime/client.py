@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -132,9 +133,15 @@ class ClickTimeClient:
                 raise ApiError(response.status, method, path, messages)
             return response.body
 
+        try:  # the common case, without building a retry loop per request
+            return attempt()
+        except _Retry as error:
+            if self.retry.attempts <= 1:
+                raise ApiError(0, method, path, [f"gave up after 1 attempt: {error}"]) from None
+            time.sleep(self.retry.delay(1, error.retry_after))
         attempts = Retrying(
-            stop=stop_after_attempt(self.retry.attempts),
-            wait=lambda state: self.retry.delay(state.attempt_number, getattr(
+            stop=stop_after_attempt(self.retry.attempts - 1),
+            wait=lambda state: self.retry.delay(state.attempt_number + 1, getattr(
                 state.outcome.exception(), "retry_after", None) if state.outcome else None),
             retry=retry_if_exception(lambda e: isinstance(e, _Retry)),
             reraise=True,
