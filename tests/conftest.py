@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -70,13 +72,35 @@ def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
         api.stop()
         api.emulator.close()
         return
-    server = EmulatorServer(Emulator.open(str(path)), knobs=Knobs(token="test-token")).start()
+    with serve_over_http(path, monkeypatch, Knobs(token="test-token")):
+        yield path
+
+
+@contextmanager
+def serve_over_http(path: Path, monkeypatch: pytest.MonkeyPatch, knobs: Knobs) -> Iterator[EmulatorServer]:
+    """The emulator's HTTP server on loopback over the account at `path`, with the clicktime
+    backend pointed at it for the rest of the test."""
+    server = EmulatorServer(Emulator.open(str(path)), knobs=knobs).start()
     monkeypatch.setenv("RECONCILER_BACKEND", "clicktime")
     monkeypatch.setenv("CLICKTIME_API_URL", server.url)
-    monkeypatch.setenv("CLICKTIME_TOKEN", "test-token")
-    yield path
-    server.stop()
-    server.emulator.close()
+    monkeypatch.setenv("CLICKTIME_TOKEN", knobs.token)
+    monkeypatch.setenv("NO_COLOR", "1")
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.emulator.close()
+
+
+def plan_and_import(config: Path, out: Path, backend: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Plan (as JSON, less the backend's name), apply, and import through `backend`: what two
+    backends must agree on when they hold the same account."""
+    plan = run("plan", config, "--format", "json", "--backend", backend)
+    assert plan.exit_code == 0, plan.stderr
+    assert run("apply", config, "--yes", "--backend", backend).exit_code == 0
+    assert run("import", "--out", out, "--backend", backend).exit_code == 0
+    files = {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()}
+    return {k: v for k, v in json.loads(plan.stdout).items() if k != "backend"}, files
 
 
 @pytest.fixture

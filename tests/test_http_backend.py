@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from conftest import run
-from reconciler.sandbox.emulator import Emulator
+from conftest import run, serve_over_http
 from reconciler.sandbox.server import EmulatorServer, Knobs
 
 SECRET = "s3cr3t-t0ken-value"
 
 
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    srv = EmulatorServer(Emulator.open(str(tmp_path / "account.sqlite3")), knobs=Knobs(token=SECRET)).start()
-    monkeypatch.setenv("RECONCILER_BACKEND", "clicktime")
-    monkeypatch.setenv("CLICKTIME_API_URL", srv.url)
-    monkeypatch.setenv("CLICKTIME_TOKEN", SECRET)
-    monkeypatch.setenv("NO_COLOR", "1")
-    yield srv
-    srv.stop()
-    srv.emulator.close()
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
+    with serve_over_http(tmp_path / "account.sqlite3", monkeypatch, Knobs(token=SECRET)) as srv:
+        yield srv
 
 
 def test_bad_token_is_one_clear_line(server: EmulatorServer, basic_config: Path, monkeypatch) -> None:

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import run
+from conftest import plan_and_import, run
 from fakes import connection
 from fakes.membrane_api_server import FakeMembraneApi
 from reconciler.clicktime import membrane_assumptions as MA
@@ -71,17 +71,9 @@ def test_plan_apply_plan_through_the_proxy(server: FakeMembraneApi, basic_config
 
 def test_same_results_as_the_sandbox_backend(server: FakeMembraneApi, basic_config: Path, tmp_path: Path,
                                              monkeypatch) -> None:
-    def plan_and_import(backend: str) -> tuple[dict, dict[str, str]]:
-        plan = run("plan", basic_config, "--format", "json", "--backend", backend)
-        assert plan.exit_code == 0, plan.stderr
-        assert run("apply", basic_config, "--yes", "--backend", backend).exit_code == 0
-        out = tmp_path / f"import-{backend}"
-        assert run("import", "--out", out, "--backend", backend).exit_code == 0
-        files = {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()}
-        return {k: v for k, v in json.loads(plan.stdout).items() if k != "backend"}, files
-
     monkeypatch.setenv("RECONCILER_SANDBOX", str(tmp_path / "sandbox-twin.sqlite3"))
-    assert plan_and_import("membrane-api") == plan_and_import("sandbox")
+    assert (plan_and_import(basic_config, tmp_path / "import-membrane-api", "membrane-api")
+            == plan_and_import(basic_config, tmp_path / "import-sandbox", "sandbox"))
 
 
 def test_workspace_key_and_secret_mint_the_token(server: FakeMembraneApi, basic_config: Path, monkeypatch) -> None:

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import run, write_config
+from conftest import plan_and_import, run, write_config
 from fakes import FAKE_CLI, FakeMembrane, connection
 from reconciler.clicktime import membrane_assumptions as MA
 from reconciler.clicktime.membrane_cli import (
@@ -123,17 +123,9 @@ def test_hostile_names_arrive_intact_and_nothing_runs(fake: FakeMembrane, tmp_pa
 
 def test_same_results_as_the_sandbox_backend(fake: FakeMembrane, basic_config: Path, tmp_path: Path,
                                              monkeypatch) -> None:
-    def plan_and_import(backend: str) -> tuple[dict, dict[str, str]]:
-        plan = run("plan", basic_config, "--format", "json", "--backend", backend)
-        assert plan.exit_code == 0, plan.stderr
-        assert run("apply", basic_config, "--yes", "--backend", backend).exit_code == 0
-        out = tmp_path / f"import-{backend}"
-        assert run("import", "--out", out, "--backend", backend).exit_code == 0
-        files = {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()}
-        return {k: v for k, v in json.loads(plan.stdout).items() if k != "backend"}, files
-
     monkeypatch.setenv("RECONCILER_SANDBOX", str(tmp_path / "sandbox-twin.sqlite3"))
-    assert plan_and_import("membrane") == plan_and_import("sandbox")
+    assert (plan_and_import(basic_config, tmp_path / "import-membrane", "membrane")
+            == plan_and_import(basic_config, tmp_path / "import-sandbox", "sandbox"))
 
 
 # -- output shapes --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from conftest import run
+from conftest import run, serve_over_http
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.clicktime.transport import SandboxTransport
 from reconciler.config.loader import load_configuration
@@ -72,17 +72,9 @@ def assert_account_matches(path: Path, config: Path) -> None:
 
 @pytest.fixture
 def fault_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[EmulatorServer]:
-    path = tmp_path / "account.sqlite3"
-    seed = getattr(request, "param", 1)
-    server = EmulatorServer(Emulator.open(str(path)), knobs=Knobs(
-        fault_rate=0.2, seed=seed, slow_seconds=0.6, token=TOKEN)).start()
-    monkeypatch.setenv("RECONCILER_BACKEND", "clicktime")
-    monkeypatch.setenv("CLICKTIME_API_URL", server.url)
-    monkeypatch.setenv("CLICKTIME_TOKEN", TOKEN)
-    monkeypatch.setenv("NO_COLOR", "1")
-    yield server
-    server.stop()
-    server.emulator.close()
+    knobs = Knobs(fault_rate=0.2, seed=getattr(request, "param", 1), slow_seconds=0.6, token=TOKEN)
+    with serve_over_http(tmp_path / "account.sqlite3", monkeypatch, knobs) as server:
+        yield server
 
 
 @pytest.mark.parametrize("fault_server", [1, 2, 3], indirect=True, ids=lambda s: f"seed{s}")
