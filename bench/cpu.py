@@ -16,13 +16,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.clicktime.transport import SandboxTransport
 from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.transport import SandboxTransport
 
 COLLECTIONS = ("Clients", "Tasks", "Users", "Jobs")
 

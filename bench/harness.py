@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from reconciler.clicktime.transport import Request, Response
 from reconciler.sandbox.emulator import Emulator
@@ -105,7 +106,7 @@ class ChildRun:
         found = CALLS_LINE.findall(self.stderr)
         return int(found[-1][0]) if found else None
 
-    def check(self, what: str) -> "ChildRun":
+    def check(self, what: str) -> ChildRun:
         if self.exit_code != 0:
             tail = "\n".join((self.stderr or self.stdout).strip().splitlines()[-15:])
             raise RuntimeError(f"{what} exited {self.exit_code}:\n{tail}")

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from synth import KIND_ORDER, Account, api_body
 
 from reconciler.model import Key, Kind, ref_key
-
-from synth import KIND_ORDER, Account, api_body
 
 IdMap = dict[Kind, dict[Key, str]]
 

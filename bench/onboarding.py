@@ -18,13 +18,13 @@ from pathlib import Path
 
 from reconciler.apply import Applier
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.clicktime.transport import SandboxTransport
 from reconciler.config.loader import load_configuration
 from reconciler.diff import build_plan
 from reconciler.live import fetch_live
 from reconciler.model import Kind
 from reconciler.render import render
 from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.transport import SandboxTransport
 from reconciler.scaffold import scaffold, write_scaffold
 
 TEMPLATES = """

@@ -56,24 +56,33 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-
-from reconciler.clicktime.assumptions import REQUESTED_PAGE_SIZE  # noqa: E402
-from reconciler.sandbox.emulator import Emulator  # noqa: E402
-from reconciler.sandbox.server import Knobs  # noqa: E402
-from reconciler.sandbox.store import Store  # noqa: E402
 
 import cpu  # noqa: E402
 import naive  # noqa: E402
 import synth  # noqa: E402
 from harness import (  # noqa: E402
-    TOKEN, RecordingEmulator, cli, fresh_emulator, http_env, run_child, server_stats, serving, stats_delta,
+    TOKEN,
+    RecordingEmulator,
+    cli,
+    fresh_emulator,
+    http_env,
+    run_child,
+    server_stats,
+    serving,
+    stats_delta,
 )
+
+from reconciler.clicktime.assumptions import REQUESTED_PAGE_SIZE  # noqa: E402
+from reconciler.sandbox.emulator import Emulator  # noqa: E402
+from reconciler.sandbox.server import Knobs  # noqa: E402
+from reconciler.sandbox.store import Store  # noqa: E402
 
 CPU_TARGET_S = 5.0
 RSS_TARGET_MB = 500.0

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from reconciler.clicktime.assumptions import DEFAULT_TASKS
 from reconciler.clicktime.transport import Request

@@ -9,14 +9,24 @@ its object are skipped, and the report lists applied, failed and skipped changes
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.errors import ApiError, ApplyError, ApplyOutcome, BackendError
 from reconciler.journal import Journal
 from reconciler.live import run_bounded
 from reconciler.model import (
-    ASSIGNMENTS, FIELD_BY_YAML, KEY_FIELDS, KINDS, Key, Kind, LiveState, parse_key, ref_key, yaml_to_api_value,
+    ASSIGNMENTS,
+    FIELD_BY_YAML,
+    KEY_FIELDS,
+    KINDS,
+    Key,
+    Kind,
+    LiveState,
+    parse_key,
+    ref_key,
+    yaml_to_api_value,
 )
 from reconciler.plan import Change, Plan
 

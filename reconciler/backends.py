@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.clicktime.http import DEFAULT_API_URL, HttpTransport, secret_from_env
 from reconciler.clicktime.membrane_api import open_membrane_api
 from reconciler.clicktime.membrane_cli import open_membrane_cli
-from reconciler.clicktime.transport import SandboxTransport
 from reconciler.errors import BackendError
 from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.transport import SandboxTransport
 
 DEFAULT_SANDBOX = Path(".reconciler") / "sandbox.sqlite3"
 

@@ -10,8 +10,9 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import click
 
@@ -19,25 +20,27 @@ from reconciler import __version__
 from reconciler.apply import Applier
 from reconciler.backends import BackendOptions, choose_backend, open_client, sandbox_path
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.config.loader import Configuration, Settings, discover, load_configuration
+from reconciler.config.loader import Configuration, discover, load_configuration
+from reconciler.config.settings import Settings
 from reconciler.diff import build_plan, touched_fingerprints
 from reconciler.errors import ApiError, ApplyError, ConfigError, PlanRefused, ReconcilerError
 from reconciler.export import ImportOptions, write_export
+from reconciler.impact import annotate_impact
 from reconciler.journal import Journal, JournalState, abandon_unfinished, latest_unfinished, state_dir
 from reconciler.live import CORE_KINDS, fetch_live, fetch_touched
 from reconciler.lock import ApplyLock
-from reconciler.safety import guard_rail_refusals
 from reconciler.model import KIND_BY_SECTION, KINDS, Key, Kind, LiveState
-from reconciler.scaffold import scaffold as make_scaffold, write_scaffold
 from reconciler.plan import Change, Plan
-from reconciler.impact import annotate_impact
 from reconciler.render import render, summary_line
-from reconciler.render.markdown import split_comments
 from reconciler.render.expanded import render_expanded
+from reconciler.render.markdown import split_comments
 from reconciler.render.redact import redact_plan
+from reconciler.render.text import Styler, change_lines
 from reconciler.render.yaml_patch import yaml_patch
-from reconciler.render.text import change_lines, Styler
+from reconciler.safety import guard_rail_refusals
 from reconciler.sandbox.emulator import Emulator
+from reconciler.scaffold import scaffold as make_scaffold
+from reconciler.scaffold import write_scaffold
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -139,7 +142,7 @@ class Session:
                               connection=flags.get("connection") or settings.membrane.get("connection"),
                               membrane=dict(settings.membrane))
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *_: Any) -> None:

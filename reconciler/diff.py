@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from reconciler.perf import without_gc
-
 from dataclasses import replace
 from typing import Any
 
+from reconciler.apply import needs
 from reconciler.clicktime import assumptions
 from reconciler.config.loader import Configuration
 from reconciler.errors import ConfigError, Problem
-from reconciler.apply import needs
 from reconciler.live import assignment_lists_allowed
 from reconciler.model import (
-    ASSIGNMENTS, FIELD_BY_YAML, KINDS, DesiredObject, FieldType, Key, Kind, LiveObject, LiveState,
-    format_key, normalise_email, values_equal,
+    ASSIGNMENTS,
+    FIELD_BY_YAML,
+    KINDS,
+    DesiredObject,
+    FieldType,
+    Key,
+    Kind,
+    LiveObject,
+    LiveState,
+    format_key,
+    normalise_email,
+    values_equal,
 )
+from reconciler.perf import without_gc
 from reconciler.plan import Change, FieldChange, KindHeader, Plan, fingerprint, fingerprint_key
 
 REQUIRED_ON_CREATE = {Kind.CLIENT: ("name",), Kind.TASK: ("name",), Kind.USER: ("name",), Kind.JOB: ("name",),
@@ -306,4 +315,4 @@ def _check_unique_against_live(kind: Kind, name: str, desired: dict[Kind, dict[K
                                     f"{kind.value} '{format_key(holder.key)}' in the account"))
 
 
-__all__ = ["build_plan", "touched_fingerprints", "normalise_email"]
+__all__ = ["build_plan", "normalise_email", "touched_fingerprints"]

@@ -6,8 +6,8 @@ PREFLIGHT; then the checks every backend shares, made through the same ClickTime
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from reconciler.backends import BackendOptions, open_client
 from reconciler.clicktime import assumptions, membrane_api, membrane_cli

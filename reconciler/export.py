@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
 from reconciler.model import (
-    ASSIGNMENTS, FIELDS, KINDS, Key, Kind, LiveObject, LiveState, format_key, live_fields,
+    ASSIGNMENTS,
+    FIELDS,
+    KINDS,
+    Key,
+    Kind,
+    LiveObject,
+    LiveState,
+    format_key,
+    live_fields,
 )
 
 SINGLE_FILES = {Kind.TASK: "tasks.yaml", Kind.USER: "users.yaml", Kind.DIVISION: "divisions.yaml",

@@ -41,7 +41,7 @@ class Journal:
         self._lock = threading.Lock()
 
     @classmethod
-    def create(cls, plan: Plan, directory: Path | None = None) -> "Journal":
+    def create(cls, plan: Plan, directory: Path | None = None) -> Journal:
         directory = directory or state_dir() / "journal"
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         journal = cls(directory / f"apply-{stamp}-{os.getpid()}.jsonl")

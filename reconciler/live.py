@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from reconciler.perf import without_gc
-
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence, TypeVar, Iterable, Mapping
+from typing import Any, TypeVar
 
 from reconciler.clicktime import assumptions
 from reconciler.clicktime.client import NATURAL_KEY_FILTERS, ClickTimeClient
 from reconciler.errors import ApiError, BackendError
-from reconciler.plan import Plan, fingerprint_key
 from reconciler.model import (
-    ASSIGNMENTS, KINDS, Key, Kind, LiveObject, LiveState, live_fields, normalise_email, parse_key,
+    ASSIGNMENTS,
+    KINDS,
+    Key,
+    Kind,
+    LiveObject,
+    LiveState,
+    live_fields,
+    normalise_email,
+    parse_key,
 )
+from reconciler.perf import without_gc
+from reconciler.plan import Plan, fingerprint_key
 
 
 def natural_key(kind: Kind, record: Mapping[str, Any], client_short_name_by_id: Mapping[str, str]) -> Key | None:

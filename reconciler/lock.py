@@ -16,7 +16,7 @@ class ApplyLock:
         self.path = path
         self._fd: int | None = None
 
-    def __enter__(self) -> "ApplyLock":
+    def __enter__(self) -> ApplyLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

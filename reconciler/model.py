@@ -7,9 +7,10 @@ Keys are tuples so that a job's two parts never need escaping; `format_key` is f
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from deepdiff import DeepDiff
 

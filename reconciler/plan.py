@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from reconciler.model import KINDS, Key, Kind, format_key, parse_key
 
@@ -59,7 +60,7 @@ class Change:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Change":
+    def from_json(cls, data: Mapping[str, Any]) -> Change:
         kind = Kind(data["kind"])
         list_name = data.get("list")
         target = None
@@ -135,7 +136,7 @@ class Plan:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Plan":
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
         if data.get("format_version") != PLAN_FORMAT_VERSION:
             raise ValueError(f"unsupported plan format version {data.get('format_version')!r}")
         kinds = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.config.loader import Settings
+from reconciler.config.settings import Settings
 from reconciler.model import KINDS
 from reconciler.plan import Plan
 

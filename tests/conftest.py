@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.clicktime.transport import SandboxTransport
 from reconciler.sandbox.emulator import Emulator
 from reconciler.sandbox.server import EmulatorServer, Knobs
+from reconciler.sandbox.transport import SandboxTransport
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import REPO
+
 from reconciler.config.schema import load_schema
 from reconciler.model import FIELDS
 

@@ -6,9 +6,10 @@ import pytest
 
 from reconciler.clicktime import assumptions
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.clicktime.transport import Request, Response, SandboxTransport
+from reconciler.clicktime.transport import Request, Response
 from reconciler.errors import ApiError, IncompleteFetchError
 from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.transport import SandboxTransport
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import EXAMPLES, Result, run
+
 from reconciler.clicktime.client import ClickTimeClient
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import run, serve_over_http
+
 from reconciler.sandbox.server import EmulatorServer, Knobs
 
 SECRET = "s3cr3t-t0ken-value"

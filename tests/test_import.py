@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
 from conftest import run
+
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.sandbox.emulator import Emulator
 

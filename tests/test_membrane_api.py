@@ -6,15 +6,15 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import plan_and_import, run
 from fakes import connection
 from fakes.membrane_api_server import FakeMembraneApi
-from reconciler.clicktime import membrane_assumptions as MA
+
+from reconciler.clicktime.membrane import assumptions as MA
 from reconciler.clicktime.membrane_api import mint_token
 from reconciler.sandbox.emulator import Emulator
 

@@ -9,17 +9,26 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import plan_and_import, run, write_config
 from fakes import FAKE_CLI, FakeMembrane, connection
-from reconciler.clicktime import membrane_assumptions as MA
+
+from reconciler.clicktime.membrane import assumptions as MA
 from reconciler.clicktime.membrane_cli import (
-    MISSING, CliResult, CliRunner, ErrorContext, MembraneLoginError, MembraneReauthError, NotMembraneCli,
-    find_json, interpret_request, membrane_error, scrub,
+    MISSING,
+    CliResult,
+    CliRunner,
+    ErrorContext,
+    MembraneLoginError,
+    MembraneReauthError,
+    NotMembraneCli,
+    find_json,
+    interpret_request,
+    membrane_error,
+    scrub,
 )
 from reconciler.clicktime.transport import TransportError
 from reconciler.sandbox.emulator import Emulator
@@ -59,7 +68,7 @@ def reported_calls(stderr: str) -> int:
 
 def clients(account: Emulator) -> list[dict]:
     from reconciler.clicktime.client import ClickTimeClient
-    from reconciler.clicktime.transport import SandboxTransport
+    from reconciler.sandbox.transport import SandboxTransport
 
     class _Keep(SandboxTransport):
         def close(self) -> None:

@@ -9,21 +9,21 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
-
 from conftest import run, serve_over_http
+
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.clicktime.transport import SandboxTransport
 from reconciler.config.loader import load_configuration
 from reconciler.diff import build_plan
 from reconciler.live import fetch_live
 from reconciler.model import Kind
 from reconciler.sandbox.emulator import Emulator
 from reconciler.sandbox.server import EmulatorServer, Knobs
+from reconciler.sandbox.transport import SandboxTransport
 
 TOKEN = "resilience-token"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import BASIC, REPO, run, write_config
+
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.journal import read_journal
 from reconciler.lock import ApplyLock

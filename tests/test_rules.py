@@ -6,14 +6,16 @@ import json
 from pathlib import Path
 
 from conftest import BASIC, run, write_config
+
 from reconciler.apply import Applier
+from reconciler.cli import assignments_needed
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.clicktime.transport import Request, Response, SandboxTransport
+from reconciler.clicktime.transport import Request, Response
 from reconciler.config.loader import load_configuration
 from reconciler.diff import build_plan
 from reconciler.live import fetch_live
-from reconciler.cli import assignments_needed
 from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.transport import SandboxTransport
 
 
 class RecordingTransport(SandboxTransport):

@@ -10,9 +10,10 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 

@@ -29,13 +29,22 @@ from urllib.parse import quote
 
 import httpx
 
-from reconciler.clicktime import membrane_assumptions as MA
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.clicktime.membrane_cli import (
-    ErrorContext, MembraneError, MembraneLoginError, choose_connection, connection_checks, connection_items,
-    membrane_error, outcome_from_error, path_prefix, query_forwarding_check, upstream_response,
-)
 from reconciler.clicktime.http import secret_from_env, transport_errors
+from reconciler.clicktime.membrane import assumptions as MA
+from reconciler.clicktime.membrane_cli import (
+    ErrorContext,
+    MembraneError,
+    MembraneLoginError,
+    choose_connection,
+    connection_checks,
+    connection_items,
+    membrane_error,
+    outcome_from_error,
+    path_prefix,
+    query_forwarding_check,
+    upstream_response,
+)
 from reconciler.clicktime.transport import Request, Response, TransportError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,7 +119,7 @@ def token_source() -> TokenSource:
     raise MembraneLoginError("the membrane-api backend needs Membrane credentials", CREDENTIALS_HINT)
 
 
-def api_url(options: "BackendOptions") -> str:
+def api_url(options: BackendOptions) -> str:
     url = (os.environ.get("MEMBRANE_API_URL") or options.membrane.get("api_url") or os.environ.get("MEMBRANE_API_URI")
            or MA.DEFAULT_API_URL)
     return str(url).strip().rstrip("/")
@@ -220,12 +229,12 @@ class MembraneApiTransport:
         self.api.close()
 
 
-def open_api(options: "BackendOptions") -> MembraneApi:
+def open_api(options: BackendOptions) -> MembraneApi:
     return MembraneApi(api_url(options), token_source(), timeout=options.timeout,
                        max_connections=max(4, options.concurrency * 2))
 
 
-def open_membrane_api(options: "BackendOptions") -> ClickTimeClient:
+def open_membrane_api(options: BackendOptions) -> ClickTimeClient:
     """The `membrane-api` backend: the ClickTime client over Membrane's proxy endpoint."""
     from reconciler.clicktime.membrane_cli import configured_connection
 
@@ -243,7 +252,7 @@ def open_membrane_api(options: "BackendOptions") -> ClickTimeClient:
     return client
 
 
-def preflight(options: "BackendOptions") -> list["Check"]:
+def preflight(options: BackendOptions) -> list[Check]:
     """Credentials, the API's answer, the connection's state, and that lists reach ClickTime whole."""
     from reconciler.doctor import Check
 

@@ -7,7 +7,7 @@ ClickTime once, and this transport sends every request the ClickTime client make
 
 (an argv list, never a shell), so paging, retries and ClickTime's rules are the same code as for
 every other backend. Membrane's proxy returns ClickTime's answer unchanged; what the CLI prints
-around it is not documented, so the output is parsed tolerantly (reconciler.clicktime.membrane_assumptions
+around it is not documented, so the output is parsed tolerantly (reconciler.clicktime.membrane.assumptions
 lists every shape assumed). Errors map onto the project's errors:
 
     ClickTime's answer (status known)      -> Response(status, body): the client retries 429/5xx,
@@ -38,12 +38,13 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from reconciler.clicktime import membrane_assumptions as MA
 from reconciler.clicktime.client import ClickTimeClient, error_messages
+from reconciler.clicktime.membrane import assumptions as MA
 from reconciler.clicktime.transport import Request, Response, TransportError
 from reconciler.errors import ApiError, BackendError, ReconcilerError
 
@@ -378,7 +379,7 @@ class CliRunner:
         (self.record_dir / name).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def resolve_command(options: "BackendOptions") -> tuple[list[str], str]:
+def resolve_command(options: BackendOptions) -> tuple[list[str], str]:
     """The CLI to run and where that came from: MEMBRANE_BIN, then the settings' membrane.binary,
     then `membrane` on PATH. MEMBRANE_BIN may hold a command with arguments (`npx -y @membranehq/cli@1.18.0`)."""
     for source, configured in (("MEMBRANE_BIN", os.environ.get("MEMBRANE_BIN", "").strip()),
@@ -476,7 +477,7 @@ def choose_connection(connections: list[dict[str, Any]], connect_hint: str = MA.
     raise MembraneError(f"{len(ready)} ClickTime connections are ready:{listing}", choose)
 
 
-def configured_connection(options: "BackendOptions") -> tuple[str | None, str]:
+def configured_connection(options: BackendOptions) -> tuple[str | None, str]:
     """(ID, where it came from): --connection, then MEMBRANE_CONNECTION_ID, then reconciler.yaml."""
     from_settings = options.membrane.get("connection")
     if options.connection and options.connection != from_settings:
@@ -556,12 +557,12 @@ class MembraneCliTransport:
         pass
 
 
-def make_runner(options: "BackendOptions", command: list[str]) -> CliRunner:
+def make_runner(options: BackendOptions, command: list[str]) -> CliRunner:
     return CliRunner(command, timeout=options.timeout + MA.CLI_STARTUP_ALLOWANCE, concurrency=options.concurrency,
                      record_dir=os.environ.get(RECORD_DIR_ENV) or None)
 
 
-def open_membrane_cli(options: "BackendOptions") -> ClickTimeClient:
+def open_membrane_cli(options: BackendOptions) -> ClickTimeClient:
     """The `membrane` backend: the ClickTime client over `membrane request`."""
     command, _ = resolve_command(options)
     runner = make_runner(options, command)
@@ -577,7 +578,7 @@ def open_membrane_cli(options: "BackendOptions") -> ClickTimeClient:
 # ---------------------------------------------------------------------------------------------
 # reconciler doctor
 # ---------------------------------------------------------------------------------------------
-def query_forwarding_check(transport: Any) -> "Check":
+def query_forwarding_check(transport: Any) -> Check:
     """Repeated query parameters must reach ClickTime as such (lists ask IsActive=true&IsActive=false):
     the count for both must be the sum of the counts for each."""
     from reconciler.doctor import Check
@@ -609,7 +610,7 @@ def query_forwarding_check(transport: Any) -> "Check":
     return Check(name, True, detail)
 
 
-def _fail(name: str, error: MembraneError | str, fix: str | None = None) -> "Check":
+def _fail(name: str, error: MembraneError | str, fix: str | None = None) -> Check:
     from reconciler.doctor import Check
 
     if isinstance(error, MembraneError):  # one line per check: candidate lists joined
@@ -617,8 +618,8 @@ def _fail(name: str, error: MembraneError | str, fix: str | None = None) -> "Che
     return Check(name, False, error, fix)
 
 
-def connection_checks(connections: list[dict[str, Any]], options: "BackendOptions",
-                      connect_hint: str = MA.CONNECT_COMMAND) -> tuple[list["Check"], str | None]:
+def connection_checks(connections: list[dict[str, Any]], options: BackendOptions,
+                      connect_hint: str = MA.CONNECT_COMMAND) -> tuple[list[Check], str | None]:
     """The connection check shared by both Membrane backends: (checks, usable connection ID)."""
     from reconciler.doctor import Check
 
@@ -643,7 +644,7 @@ def connection_checks(connections: list[dict[str, Any]], options: "BackendOption
     return [Check(name, True, f"{describe(found)} (from {source})")], str(found["id"])
 
 
-def preflight(options: "BackendOptions") -> list["Check"]:
+def preflight(options: BackendOptions) -> list[Check]:
     """Binary, version, login, connection state, and that lists reach ClickTime whole."""
     from reconciler.doctor import Check
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -25,19 +26,6 @@ class Transport(Protocol):
     def send(self, request: Request) -> Response: ...
 
     def close(self) -> None: ...
-
-
-class SandboxTransport:
-    """In-process calls into the emulator: no network, same requests and responses."""
-
-    def __init__(self, emulator: Any) -> None:
-        self.emulator = emulator
-
-    def send(self, request: Request) -> Response:
-        return self.emulator.handle(request)
-
-    def close(self) -> None:
-        self.emulator.close()
 
 
 class TransportError(Exception):

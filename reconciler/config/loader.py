@@ -3,53 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import hashlib
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from reconciler.config.schema import check_document
+from reconciler.config.settings import SETTINGS_FILE, Settings, Threshold
 from reconciler.config.yamlfile import LocatedDocument, read_yaml_file
 from reconciler.errors import ConfigError, Location, Problem
-from reconciler.perf import without_gc
 from reconciler.model import (
-    ASSIGNMENTS, FIELD_BY_YAML, KIND_BY_SECTION, KINDS, UNDELETABLE, DesiredObject, DesiredState, Key, Kind,
-    format_key, ref_key,
+    ASSIGNMENTS,
+    FIELD_BY_YAML,
+    KIND_BY_SECTION,
+    KINDS,
+    UNDELETABLE,
+    DesiredObject,
+    DesiredState,
+    Key,
+    Kind,
+    format_key,
+    ref_key,
 )
+from reconciler.perf import without_gc
 
-SETTINGS_FILE = "reconciler.yaml"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PRUNE_POLICIES = ("ignore", "deactivate")
-
-
-@dataclass(frozen=True)
-class Settings:
-    backend: str | None = None
-    prune: dict[Kind, str] = field(default_factory=lambda: {k: "ignore" for k in KINDS})
-    api: dict[str, float] = field(default_factory=dict)  # rate_limit, concurrency, timeout
-    membrane: dict[str, str] = field(default_factory=dict)  # connection, binary, api_url
-    protect: dict[Kind, tuple[str, ...]] = field(default_factory=dict)  # glob patterns over natural keys
-    ignore_fields: dict[Kind, frozenset[str]] = field(default_factory=dict)
-    thresholds: dict[Kind, Threshold] = field(default_factory=dict)
-
-    def threshold(self, kind: Kind) -> "Threshold":
-        return self.thresholds.get(kind, Threshold())
-
-    def protected(self, kind: Kind, key: Key) -> bool:
-        text = format_key(key)
-        return any(fnmatch.fnmatchcase(text, pattern) or (kind is Kind.USER and fnmatch.fnmatchcase(
-            text, pattern.lower())) for pattern in self.protect.get(kind, ()))
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """octoDNS-style guard rail: refuse to remove or update more than a share of a kind at once."""
-
-    remove_percent: float = 10.0
-    update_percent: float = 30.0
-    min_objects: int = 10
 
 
 def _is_date(value: Any) -> bool:

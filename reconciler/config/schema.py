@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-from functools import lru_cache
+from collections.abc import Callable, Iterator
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker
@@ -26,14 +27,14 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> Draft202012Validator:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=FormatChecker())
 
 
-@lru_cache(maxsize=None)
+@cache
 def fast_validator(name: str) -> Callable[[Any], Any] | None:
     """The same schema compiled to Python by fastjsonschema (about 10x faster), or None.
 

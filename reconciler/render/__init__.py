@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from reconciler.perf import without_gc
-
 import json
 from typing import Any
 
+from reconciler.perf import without_gc
 from reconciler.plan import Plan
 
 SYMBOLS = {"create": "+", "update": "~", "reactivate": "^", "deactivate": "-", "delete": "x",

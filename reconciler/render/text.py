@@ -25,7 +25,7 @@ def header_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def change_lines(change: Change, style: "Styler") -> list[str]:
+def change_lines(change: Change, style: Styler) -> list[str]:
     head = f"  {SYMBOLS[change.action]} {change.action} {change.kind.value} {'/'.join(change.key)}"
     if change.target is not None:
         target = "/".join(change.target)

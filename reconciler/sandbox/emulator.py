@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from reconciler.clicktime import assumptions as A
 from reconciler.clicktime.transport import Request, Response
@@ -138,7 +139,7 @@ class Emulator:
             self.reset()
 
     @classmethod
-    def open(cls, path: str, caller_email: str | None = None) -> "Emulator":
+    def open(cls, path: str, caller_email: str | None = None) -> Emulator:
         return cls(Store(path), caller_email)
 
     def close(self) -> None:
@@ -273,7 +274,7 @@ class Emulator:
     def _insert(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
         record = {"ID": self.store.new_id(), **RULES[collection].defaults, **body}
         if collection == "Clients":
-            record["CreatedDate"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            record["CreatedDate"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._check_record(collection, record, None)
         self._save(collection, record)
         return record

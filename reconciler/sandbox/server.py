@@ -80,7 +80,7 @@ class EmulatorServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/v2"
 
-    def start(self) -> "EmulatorServer":
+    def start(self) -> EmulatorServer:
         """Serve from a background thread (tests, benchmarks)."""
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="emulator-server", daemon=True)

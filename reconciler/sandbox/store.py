@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -170,7 +171,7 @@ class Store:
             "DELETE FROM records; DELETE FROM assignments; DELETE FROM time_entries; DELETE FROM settings;"
         )
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         return _Transaction(self.db)
 
 

@@ -1,7 +1,7 @@
 """Test doubles for Membrane: the fake `membrane` CLI (./membrane) and the fake API (membrane_api_server.py).
 
 Both forward ClickTime requests to the emulator and produce only shapes listed in
-reconciler.clicktime.membrane_assumptions. `FakeMembrane` arranges the fake CLI for a test: its state
+reconciler.clicktime.membrane.assumptions. `FakeMembrane` arranges the fake CLI for a test: its state
 file (connections, login, output shapes, injected faults) and its invocation log.
 
 This module is imported by the fake CLI itself, so it uses the standard library only.
@@ -44,7 +44,7 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
 def default_state() -> dict[str, Any]:
     return {
         "logged_in": True,
-        "version_output": None,  # None: membrane_assumptions.FAKE_VERSION_OUTPUT
+        "version_output": None,  # None: assumptions.FAKE_VERSION_OUTPUT
         "version_exit": 0,
         "connections": [connection()],
         # request: bare | wrapped | output; connections: items | list; errors: stderr | stdout

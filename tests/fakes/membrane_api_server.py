@@ -1,7 +1,7 @@
 """A fake Membrane API on loopback for the membrane-api backend: GET /connections[/{id}] and the proxy
 /connections/{id}/proxy/{path}, forwarded to an in-process ClickTime emulator.
 
-Shapes come from reconciler.clicktime.membrane_assumptions: Bearer auth (a fixed token, or an HS256
+Shapes come from reconciler.clicktime.membrane.assumptions: Bearer auth (a fixed token, or an HS256
 JWT signed with the workspace secret), ErrorData bodies for Membrane's own errors, and ClickTime's
 status, headers and body passed through unchanged by the proxy. Faults answer instead of (or after)
 the emulator; every request is logged with the headers that matter.
@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fakes import connection, public
-from reconciler.clicktime import membrane_assumptions as MA
+from reconciler.clicktime.membrane import assumptions as MA
 from reconciler.clicktime.transport import Request
 from reconciler.sandbox.emulator import Emulator
 
@@ -54,7 +54,7 @@ class FakeMembraneApi(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeMembraneApi":
+    def start(self) -> FakeMembraneApi:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-membrane-api", daemon=True)
         self._thread.start()
