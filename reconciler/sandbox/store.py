@@ -112,8 +112,13 @@ class Store:
         return [json.loads(r[0]) for r in rows]
 
     def page(self, collection: str, active: Iterable[bool] | None, json_filters: dict[str, list[str]],
-             limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        where, args = ["collection=?"], [collection]
+             limit: int, offset: int, within: tuple[str, list[Any]] | None = None) -> tuple[list[dict[str, Any]], int]:
+        """One page and the total count; `within` is an `id IN (...)` condition from linked()."""
+        where: list[str] = ["collection=?"]
+        args: list[Any] = [collection]
+        if within is not None:
+            where.append(within[0])
+            args += within[1]
         if active is not None:
             flags = sorted({int(a) for a in active})
             where.append(f"active IN ({','.join('?' * len(flags))})")
@@ -130,7 +135,8 @@ class Store:
         return [json.loads(r[0]) for r in rows], count
 
     def count(self, collection: str) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM records WHERE collection=?", (collection,)).fetchone()[0]
+        row = self.db.execute("SELECT COUNT(*) FROM records WHERE collection=?", (collection,)).fetchone()
+        return int(row[0])
 
     # -- assignments and history -------------------------------------------------------
     def assigned(self, job_id: str, sub: str) -> list[str]:
@@ -143,6 +149,26 @@ class Store:
         seq = int(self.get_setting("assignment_seq", 0)) + 1
         self.set_setting("assignment_seq", seq)
         self.db.execute("INSERT INTO assignments VALUES(?,?,?,?)", (job_id, sub, target_id, seq))
+
+    def linked(self, sub: str, *, jobs: list[str] | None = None, targets: list[str] | None = None,
+               skip_newest: bool = False) -> tuple[str, list[Any]]:
+        """An `id IN (...)` condition for page(): the targets assigned to any of `jobs`, or the
+        jobs any of `targets` is assigned to. skip_newest leaves out the account's newest
+        assignment (a reverse read that lags behind)."""
+        side, other, values = ("target_id", "job_id", jobs) if jobs is not None else ("job_id", "target_id", targets)
+        values = list(values or [])
+        lag = " AND seq < (SELECT MAX(seq) FROM assignments)" if skip_newest else ""
+        marks = ",".join("?" * len(values)) or "NULL"
+        return (f"id IN (SELECT {side} FROM assignments WHERE sub=? AND {other} IN ({marks}){lag})",
+                [sub, *values])
+
+    def jobs_of(self, sub: str, target_id: str, skip_newest: bool = False) -> list[str]:
+        """IDs of the jobs `target_id` is assigned to, newest assignment first."""
+        lag = " AND seq < (SELECT MAX(seq) FROM assignments)" if skip_newest else ""
+        rows = self.db.execute(
+            f"SELECT job_id FROM assignments WHERE sub=? AND target_id=?{lag} ORDER BY seq DESC", (sub, target_id)
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def unassign(self, job_id: str, sub: str, target_id: str) -> bool:
         cursor = self.db.execute(
