@@ -141,7 +141,7 @@ BASIC = {
         """,
     "tasks.yaml": """
         tasks:
-          DEV: {name: Development, billable: true}
+          DEV: {name: Development}
           DESIGN: {name: Design}
         """,
     "users.yaml": """
