@@ -72,7 +72,8 @@ def test_uniqueness_rules(ct: ClickTimeClient) -> None:
     ct.create("Jobs", {"Name": "J", "JobNumber": "001", "ClientID": acme["ID"]})
     ct.create("Jobs", {"Name": "J", "JobNumber": "001", "ClientID": other["ID"]})  # unique only within a client
     refused(lambda: ct.create("Jobs", {"Name": "J2", "JobNumber": "001", "ClientID": acme["ID"]}))
-    assert "Task Name must be unique" in refused(lambda: ct.create("Tasks", {"Name": "research", "TaskCode": "R2"}))
+    ct.create("Tasks", {"Name": "Survey", "TaskCode": "SV"})
+    assert "Task Name must be unique" in refused(lambda: ct.create("Tasks", {"Name": "survey", "TaskCode": "S2"}))
     ct.create("Users", {"Name": "A", "Email": "a@example.com"})
     assert "Email must be unique" in refused(lambda: ct.create("Users", {"Name": "A", "Email": "A@Example.com"}))
 
