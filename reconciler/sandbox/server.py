@@ -1,4 +1,5 @@
-"""The emulator over HTTP on loopback, with knobs for latency, rate limits and injected faults.
+"""The emulator over HTTP on loopback, with knobs for latency, rate limits, injected faults and a
+response style (reconciler.sandbox.styles); and a recorded cassette served the same way (ReplayServer).
 
 Paths are ClickTime's below /v2; GET /_emulator/stats (outside them) counts the calls served.
 """
@@ -14,13 +15,16 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
+from reconciler.clicktime.cassette import Cassette, ReplayTransport, load_cassette
 from reconciler.clicktime.transport import Request, Response
 from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.styles import DEFAULT_STYLE, ResponseStyle, configure, styled
 
 DEFAULT_TOKEN = "sandbox-token"
 FAULTS = ("500", "502", "503", "429", "drop", "slow")
@@ -37,6 +41,7 @@ class Knobs:
     slow_seconds: float = 3.0  # how late a "slow" fault answers (longer than the client's timeout)
     token: str = DEFAULT_TOKEN
     truncate_lists: bool = False  # drop the last record of every list page, keeping page.count
+    style: ResponseStyle = DEFAULT_STYLE  # how the real service might answer (reconciler.sandbox.styles)
 
 
 class _ServerRateLimit:
@@ -57,15 +62,14 @@ class _ServerRateLimit:
             return (1 - self.tokens) / self.rate
 
 
-class EmulatorServer(ThreadingHTTPServer):
+class ApiServer(ThreadingHTTPServer):
+    """ClickTime's REST API on loopback with the knobs applied; subclasses say who answers."""
+
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, knobs: Knobs | None = None) -> None:
-        self.emulator = emulator
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, knobs: Knobs | None = None) -> None:
         self.knobs = knobs or Knobs()
-        if self.knobs.max_page_size:
-            emulator.max_page_size = self.knobs.max_page_size
         self.random = random.Random(self.knobs.seed)
         self.random_lock = threading.Lock()
         self.limit = _ServerRateLimit(self.knobs.rate_limit) if self.knobs.rate_limit else None
@@ -75,12 +79,26 @@ class EmulatorServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _Handler)
 
+    def answer(self, request: Request, caller: str | None) -> Response:
+        """The unstyled answer to an authenticated request."""
+        raise NotImplementedError
+
+    def respond(self, request: Request, caller: str | None) -> Response:
+        """The answer in the configured style."""
+        if self.knobs.style.is_default:
+            return self.answer(request, caller)
+        return styled(self.knobs.style, lambda r: self.answer(r, caller), request, self.url)
+
+    def tokens(self) -> dict[str, str]:
+        """Tokens other than knobs.token that are accepted, and the user email each acts as."""
+        return {}
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v2"
+        return f"http://{host!s}:{port}/v2"
 
-    def start(self) -> EmulatorServer:
+    def start(self) -> Self:
         """Serve from a background thread (tests, benchmarks)."""
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="emulator-server", daemon=True)
@@ -118,13 +136,54 @@ class EmulatorServer(ThreadingHTTPServer):
         token = header[len("Token "):].strip()
         if token == self.knobs.token:
             return True, None
-        users = self.emulator.store.get_setting("tokens", {})
+        users = self.tokens()
         return (True, users[token]) if token in users else (False, None)
+
+
+class EmulatorServer(ApiServer):
+    """The emulator's account over HTTP."""
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, knobs: Knobs | None = None) -> None:
+        self.emulator = emulator
+        knobs = knobs or Knobs()
+        if knobs.max_page_size:
+            emulator.max_page_size = knobs.max_page_size
+        configure(knobs.style, emulator)
+        super().__init__(host, port, knobs)
+
+    def answer(self, request: Request, caller: str | None) -> Response:
+        return self.emulator.handle(request, caller)
+
+    def tokens(self) -> dict[str, str]:
+        found: dict[str, str] = self.emulator.store.get_setting("tokens", {})
+        return found
+
+
+class ReplayServer(ApiServer):
+    """A recorded cassette over HTTP: each request is answered by the recorded exchange with the same
+    method, path and query (reconciler.clicktime.cassette.ReplayTransport), 404 when there is none.
+    Only `token` is accepted; the other knobs (latency, faults, style, stats) work as for the emulator."""
+
+    def __init__(self, cassette: Cassette, host: str = "127.0.0.1", port: int = 0, token: str = DEFAULT_TOKEN,
+                 knobs: Knobs | None = None) -> None:
+        self.cassette = cassette
+        self.replay = ReplayTransport(cassette)
+        super().__init__(host, port, replace(knobs or Knobs(), token=token))
+
+    def answer(self, request: Request, caller: str | None) -> Response:
+        return self.replay.send(request)
+
+
+def replay_server(directory: str | Path, host: str = "127.0.0.1", port: int = 0, token: str = DEFAULT_TOKEN,
+                  knobs: Knobs | None = None) -> ReplayServer:
+    """A ReplayServer for the cassette in `directory` (`reconciler sandbox serve --replay DIR`).
+    Raises CassetteError (a ReconcilerError) when the cassette is missing or malformed."""
+    return ReplayServer(load_cassette(directory), host, port, token, knobs)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: EmulatorServer
+    server: ApiServer
 
     def setup(self) -> None:
         super().setup()
@@ -155,9 +214,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         if parts.path == "/_emulator/stats":
             with self.server.stats_lock:
-                body = {"total": self.server.stats["total"], "calls": dict(self.server.stats),
+                stats = {"total": self.server.stats["total"], "calls": dict(self.server.stats),
                         "faults": dict(self.server.faults)}
-            self._send(Response(200, body))
+            self._send(Response(200, stats))
             return
         if not parts.path.startswith("/v2/"):
             self._error(404, f"No route for {self.command} {parts.path}")
@@ -188,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "Request body is not valid JSON")
             return
         request = Request(self.command, path, tuple(parse_qsl(parts.query, keep_blank_values=True)), body)
-        response = self.server.emulator.handle(request, caller)
+        response = self.server.respond(request, caller)
         if self.server.knobs.truncate_lists and isinstance(response.body, dict) and response.body.get("page"):
             response = Response(response.status, {**response.body, "data": response.body["data"][:-1]},
                                 response.headers)

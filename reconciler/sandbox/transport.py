@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from reconciler.clicktime.transport import Request, Response
 from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.styles import DEFAULT_STYLE, ResponseStyle, configure, styled
+
+# What absolute links start with in-process: the real API root, as ClickTime would write it.
+SANDBOX_BASE_URL = "https://api.clicktime.com/v2"
 
 
 class SandboxTransport:
-    """In-process calls into the emulator: no network, same requests and responses."""
+    """In-process calls into the emulator: no network, same requests and responses, answered in
+    `style` (reconciler.sandbox.styles) when one is given."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, style: ResponseStyle = DEFAULT_STYLE,
+                 base_url: str = SANDBOX_BASE_URL) -> None:
         self.emulator = emulator
+        self.style = style
+        self.base_url = base_url
+        self._styled = not style.is_default
+        configure(style, emulator)
 
     def send(self, request: Request) -> Response:
-        return self.emulator.handle(request)
+        if not self._styled:
+            return self.emulator.handle(request)
+        return styled(self.style, self.emulator.handle, request, self.base_url)
 
     def close(self) -> None:
         self.emulator.close()

@@ -1,8 +1,10 @@
 """Test doubles for Membrane: the fake `membrane` CLI (./membrane) and the fake API (membrane_api_server.py).
 
-Both forward ClickTime requests to the emulator and produce only shapes listed in
-reconciler.clicktime.membrane.assumptions. `FakeMembrane` arranges the fake CLI for a test: its state
-file (connections, login, output shapes, injected faults) and its invocation log.
+Both forward ClickTime requests to the emulator. By default they produce the shapes listed in
+reconciler.clicktime.membrane.assumptions; on request they produce every other shape Membrane's
+documents allow, and some no document describes (REQUEST_SHAPES), so that the tool's parser can be
+tested against each. `FakeMembrane` arranges the fake CLI for a test: its state file (connections,
+login, output shapes, injected faults) and its invocation log.
 
 This module is imported by the fake CLI itself, so it uses the standard library only.
 """
@@ -41,17 +43,39 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if not k.startswith("fake")}
 
 
+# What `membrane request` prints, by the state's shape.request. Where the status is not printed, an
+# answer of 400 or more is Membrane's ErrorData (data.response = {status, data, headers}) on the
+# error stream with exit 1; `wrapped` and `full` print every answer the same way, exiting with
+# shape.error_exit (default 0) for 400 or more.
+REQUEST_SHAPES = {
+    "bare": "ClickTime's body as JSON (the proxy passes it on unchanged)",
+    "wrapped": '{"status", "headers", "data"}: an axios-style response object',
+    "output": '{"output": body}: the shape `action run` prints',
+    "full": '{"status", "headers", "body"}: "the full response object" of the integrate-anything skill\'s --json',
+    "banner": "a non-JSON update notice on stdout, then the bare body",
+    "garbage": '{"result": body}: JSON of a shape no document describes',
+    "garbage-text": "plain text (a status line and a summary), no JSON at all",
+}
+
+
 def default_state() -> dict[str, Any]:
     return {
         "logged_in": True,
         "version_output": None,  # None: assumptions.FAKE_VERSION_OUTPUT
         "version_exit": 0,
         "connections": [connection()],
-        # request: bare | wrapped | output; connections: items | list; errors: stderr | stdout
-        "shape": {"request": "bare", "connections": "items", "errors": "stderr", "pretty": True},
+        # request: a REQUEST_SHAPES name; connections: items | list; errors: stderr | stdout;
+        # error_exit: the exit code of `wrapped` and `full` for an answer of 400 or more
+        "shape": {"request": "bare", "connections": "items", "errors": "stderr", "pretty": True, "error_exit": 0},
         "banner": None,  # a non-JSON line printed before every command's output
         "delay": 0.0,  # seconds every invocation sleeps first
-        "collapse_repeated_query": False,  # model a CLI that folds repeated --query keys
+        # Membrane's request API takes `query` as a string-to-string record (SDK ConnectionProxyRequest):
+        # repeated --query keys fold into one, the last value winning. A query written into the path
+        # travels verbatim and keeps its repeated keys.
+        "collapse_repeated_query": False,
+        # Whether the connection's base URL already ends in /v2: True, /Jobs reaches ClickTime's
+        # /v2/Jobs; False, only /v2/Jobs does (and /Jobs is ClickTime's 404).
+        "base_ends_in_v2": True,
         "faults": [],
     }
 
@@ -98,6 +122,16 @@ class FakeMembrane:
             else:
                 self.state[name] = value
         self.save()
+
+    def request_shape(self, name: str, **shape: Any) -> None:
+        """Print `membrane request` answers in the REQUEST_SHAPES shape `name` (other shape keys too)."""
+        if name not in REQUEST_SHAPES:
+            raise ValueError(f"unknown request shape {name!r}; known: {', '.join(REQUEST_SHAPES)}")
+        self.set(shape={"request": name, **shape})
+
+    def fold_repeated_query(self, on: bool = True) -> None:
+        """Fold repeated --query keys the way Membrane's string-to-string query record does."""
+        self.set(collapse_repeated_query=on)
 
     def add_fault(self, **fault: Any) -> None:
         """Make matching calls misbehave. Match: command ("request" default; "connection list",

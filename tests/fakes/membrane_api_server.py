@@ -5,6 +5,13 @@ Shapes come from reconciler.clicktime.membrane.assumptions: Bearer auth (a fixed
 JWT signed with the workspace secret), ErrorData bodies for Membrane's own errors, and ClickTime's
 status, headers and body passed through unchanged by the proxy. Faults answer instead of (or after)
 the emulator; every request is logged with the headers that matter.
+
+Knobs for what a real proxy may do that the documents do not rule out (attributes, also keyword
+arguments of the constructor):
+    empty_bodies     every proxied answer's body is `{}` (ClickTime's status kept; writes still applied)
+    gzip_header      proxied answers carry `Content-Encoding: gzip` over a body already decoded
+    base_ends_in_v2  the connection's base URL ends in /v2 (default): /Jobs works and /v2/Jobs is
+                     ClickTime's 404; False: the other way round
 """
 
 from __future__ import annotations
@@ -37,8 +44,12 @@ class FakeMembraneApi(ThreadingHTTPServer):
 
     def __init__(self, emulator: Emulator, token: str | None = DEFAULT_TOKEN, workspace_key: str | None = None,
                  workspace_secret: str | None = None, connections: list[dict[str, Any]] | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, empty_bodies: bool = False, gzip_header: bool = False,
+                 base_ends_in_v2: bool = True) -> None:
         self.emulator = emulator
+        self.empty_bodies = empty_bodies
+        self.gzip_header = gzip_header
+        self.base_ends_in_v2 = base_ends_in_v2
         self.token = token
         self.workspace_key = workspace_key
         self.workspace_secret = workspace_secret
@@ -181,11 +192,21 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, {"data": None, "errors": [{"Message": "Request body is not valid JSON"}]})
             return
-        response = self.server.emulator.handle(Request(self.command, path, tuple(query), body),
-                                               found.get("fakeClickTimeUser"))
+        upstream = ("/v2" if self.server.base_ends_in_v2 else "") + path
+        if upstream.startswith("/v2/"):
+            response = self.server.emulator.handle(Request(self.command, upstream[3:], tuple(query), body),
+                                                   found.get("fakeClickTimeUser"))
+            status, answer, headers = response.status, response.body, dict(response.headers)
+        else:  # outside ClickTime's API root
+            status, headers = 404, {"Content-Type": "application/json"}
+            answer = {"errors": [{"Message": f"No HTTP resource was found that matches the request URI {upstream!r}"}]}
         if fault and "status" in fault:
             self._send(fault["status"], fault.get("body"), fault.get("headers"))
             return
-        self._send(response.status, response.body, dict(response.headers))
+        if self.server.empty_bodies and status != 204:  # a 204 has no body to replace
+            answer = {}
+        if self.server.gzip_header:  # the header of a compressed answer, passed on over the decoded body
+            headers["Content-Encoding"] = "gzip"
+        self._send(status, answer, headers)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
