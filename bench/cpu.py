@@ -32,7 +32,7 @@ COLLECTIONS = ("Clients", "Tasks", "Users", "Jobs")
 def record_account(emulator: Emulator, path: Path) -> None:
     """Write what a full read of the account returns to `path` (JSON)."""
     client = ClickTimeClient(SandboxTransport(emulator))  # not closed: that would close the emulator
-    records = {collection: client.list(collection) for collection in COLLECTIONS}
+    records = {collection: client.list_all(collection) for collection in COLLECTIONS}
     assigned = {job["ID"]: {sub: emulator.store.assigned(job["ID"], sub) for sub in ("Tasks", "Users")}
                 for job in records["Jobs"]}
     recording = {"company": client.company(), "me": client.me(), "records": records, "assigned": assigned}
@@ -80,7 +80,7 @@ def _peak_rss_mb() -> float:
 
 
 def run_pipeline(config_dir: Path, recording: dict[str, Any]) -> dict[str, Any]:
-    from reconciler.cli import assignments_needed, kinds_needed
+    from reconciler.engine import assignments_needed, kinds_needed
     from reconciler.config.loader import load_configuration
     from reconciler.diff import build_plan
     from reconciler.live import fetch_live

@@ -1,48 +1,24 @@
-"""Command line. The only module that prints or exits.
+"""Command line: click options only. The only module that prints or exits.
 
-Exit codes: 0 success (or no changes), 1 error, 2 changes pending (plan --detailed-exitcode).
+Exit codes: 0 success (or no changes); 1 error, usage errors included; 2 changes pending
+(plan --detailed-exitcode) or drift; 130 interrupted (Ctrl-C). Every command runs the engine;
+errors reach the user through one choke point, `ReconcilerGroup.invoke`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from reconciler import __version__
-from reconciler.apply import Applier
-from reconciler.backends import BackendOptions, choose_backend, open_client, sandbox_path
-from reconciler.clicktime.client import ClickTimeClient
-from reconciler.config.loader import Configuration, discover, load_configuration
-from reconciler.config.settings import Settings
-from reconciler.diff import build_plan, touched_fingerprints
-from reconciler.errors import ApiError, ApplyError, ConfigError, PlanRefused, ReconcilerError
-from reconciler.export import ImportOptions, write_export
-from reconciler.impact import annotate_impact
-from reconciler.journal import Journal, JournalState, abandon_unfinished, latest_unfinished, state_dir
-from reconciler.live import CORE_KINDS, fetch_live, fetch_touched
-from reconciler.lock import ApplyLock
-from reconciler.model import KIND_BY_SECTION, KINDS, Key, Kind, LiveState
-from reconciler.plan import Change, Plan
-from reconciler.render import render, summary_line
-from reconciler.render.expanded import render_expanded
-from reconciler.render.markdown import split_comments
-from reconciler.render.redact import redact_plan
-from reconciler.render.text import Styler, change_lines
-from reconciler.render.yaml_patch import yaml_patch
-from reconciler.safety import guard_rail_refusals
-from reconciler.sandbox.emulator import Emulator
-from reconciler.scaffold import scaffold as make_scaffold
-from reconciler.scaffold import write_scaffold
+from reconciler.errors import ApiError, ApplyError, ConfigError, ReconcilerError, RequestFailed
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def use_color(stream: Any = None) -> bool:
@@ -51,8 +27,8 @@ def use_color(stream: Any = None) -> bool:
 
 
 def fail(message: str) -> None:
-    click.echo(click.style("Error: ", fg="red", bold=True) + message if use_color(sys.stderr) else
-               f"Error: {message}", err=True)
+    prefix = click.style("Error: ", fg="red", bold=True) if use_color(sys.stderr) else "Error: "
+    click.echo(prefix + message, err=True)
 
 
 def explain_api_error(error: ApiError) -> str:
@@ -70,101 +46,88 @@ def explain_api_error(error: ApiError) -> str:
     return str(error)
 
 
-def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the project's errors into messages and exit code 1; nothing else is caught."""
+def report_error(error: ReconcilerError) -> int:
+    """Print an error the way its kind deserves; return the exit code."""
+    from reconciler.engine import Interrupted
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    if isinstance(error, ConfigError):
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        count = len(error.problems)
+        fail(f"{count} problem{'s' if count != 1 else ''} found; nothing was changed")
+        return EXIT_ERROR
+    if isinstance(error, Interrupted):
+        fail(str(error))
+        return EXIT_INTERRUPTED
+    if isinstance(error, ApplyError):
+        outcome = error.outcome
+        click.echo(f"Apply finished with failures: {len(outcome.applied)} applied, {len(outcome.failed)} "
+                   f"failed, {len(outcome.skipped)} skipped.", err=True)
+    if isinstance(error, ApiError):
+        fail(explain_api_error(error))
+    elif isinstance(error, RequestFailed):
+        fail(f"{error}; check the network and the API address (`reconciler doctor` tells which)")
+    else:
+        fail(str(error))
+    return EXIT_ERROR
+
+
+class ReconcilerGroup(click.Group):
+    """The one error choke point: project errors, usage errors and Ctrl-C become messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return command(*args, **kwargs)
-        except ConfigError as error:
-            for problem in error.problems:
-                click.echo(str(problem), err=True)
-            count = len(error.problems)
-            fail(f"{count} problem{'s' if count != 1 else ''} found; nothing was changed")
-            sys.exit(EXIT_ERROR)
-        except ApplyError as error:
-            outcome = error.outcome
-            click.echo(f"Apply finished with failures: {len(outcome.applied)} applied, {len(outcome.failed)} "
-                       f"failed, {len(outcome.skipped)} skipped.", err=True)
-            fail(str(error))
-            sys.exit(EXIT_ERROR)
-        except ApiError as error:
-            fail(explain_api_error(error))
-            sys.exit(EXIT_ERROR)
+            return super().invoke(ctx)
         except ReconcilerError as error:
-            fail(str(error))
-            sys.exit(EXIT_ERROR)
+            sys.exit(report_error(error))
+        except KeyboardInterrupt:
+            fail("interrupted; nothing more was sent")
+            sys.exit(EXIT_INTERRUPTED)
 
-    return wrapper
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.ClickException as error:  # usage errors exit 1: 2 means "changes pending"
+            error.show()
+            sys.exit(EXIT_ERROR)
+        except (click.Abort, KeyboardInterrupt):
+            fail("interrupted")
+            sys.exit(EXIT_INTERRUPTED)
 
 
 def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option("--connection", default=None, metavar="ID",
-                           help="Membrane connection ID (default: $MEMBRANE_CONNECTION_ID, the settings file, "
-                                "or the one ready ClickTime connection).")(command)
-    command = click.option("--timeout", type=float, default=None,
-                           help="Seconds to wait for one API answer (default 30).")(command)
-    command = click.option("--concurrency", type=click.IntRange(1, 64), default=None,
-                           help="API requests in flight at most (default 4).")(command)
-    command = click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-                           help="API requests per second at most (default: unlimited; 429s are honoured).")(command)
-    command = click.option("--sandbox", "sandbox", metavar="PATH", default=None,
-                           help="Sandbox database (default: $RECONCILER_SANDBOX or .reconciler/sandbox.sqlite3).")(command)
-    command = click.option("--backend", default=None,
-                           help="Backend (default: $RECONCILER_BACKEND, the settings file, or sandbox).")(command)
+    for option in reversed([
+        click.option("--backend", default=None,
+                     help="Backend: sandbox, clicktime, membrane or membrane-api (default: $RECONCILER_BACKEND, "
+                          "the settings file, or sandbox)."),
+        click.option("--sandbox", "sandbox", metavar="PATH", default=None,
+                     help="Sandbox database (default: $RECONCILER_SANDBOX or .reconciler/sandbox.sqlite3)."),
+        click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="API requests per second at most (default: unlimited; 429s are honoured)."),
+        click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+                     help="API requests in flight at most, on every backend (default 4)."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=3600), default=None,
+                     help="Seconds to wait for one API answer (default 30; 75 through Membrane)."),
+        click.option("--connection", default=None, metavar="ID",
+                     help="Membrane connection ID (default: $MEMBRANE_CONNECTION_ID, the settings file, or the one "
+                          "ready ClickTime connection)."),
+    ]):
+        command = option(command)
     return command
 
 
+BACKEND_FLAGS = ("backend", "sandbox", "rate_limit", "concurrency", "timeout", "connection")
 config_dir = click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
 
 
-class Session:
-    """A backend connection, configured from flags, then settings, then defaults; closed on exit."""
-
-    def __init__(self, flags: Mapping[str, Any], settings: Settings | None = None) -> None:
-        settings = settings or Settings()
-        self.backend = self.backend_from(flags, settings)
-        self.client: ClickTimeClient = open_client(self.backend, self.options_from(flags, settings))
-
-    @staticmethod
-    def backend_from(flags: Mapping[str, Any], settings: Settings) -> str:
-        return choose_backend(flags.get("backend"), settings.backend)
-
-    @staticmethod
-    def options_from(flags: Mapping[str, Any], settings: Settings) -> BackendOptions:
-        def pick(name: str, default: Any) -> Any:
-            value = flags.get(name)
-            return value if value is not None else settings.api.get(name, default)
-
-        return BackendOptions(sandbox_path(flags.get("sandbox")), rate_limit=pick("rate_limit", None),
-                              concurrency=int(pick("concurrency", 4)), timeout=float(pick("timeout", 30.0)),
-                              connection=flags.get("connection") or settings.membrane.get("connection"),
-                              membrane=dict(settings.membrane))
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.client.close()
+def split_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs.pop(name) for name in BACKEND_FLAGS if name in kwargs}
 
 
-def kinds_needed(config: Configuration) -> set[Kind]:
-    """The four core kinds, plus divisions and employment types when the configuration uses them
-    (reading them needs a ClickTime module some accounts lack)."""
-    kinds = set(CORE_KINDS)
-    for optional, field in ((Kind.DIVISION, "division"), (Kind.EMPLOYMENT_TYPE, "employment_type")):
-        if config.desired.objects[optional] or any(field in u.fields for u in config.desired.objects[Kind.USER].values()):
-            kinds.add(optional)
-    return kinds
-
-
-def assignments_needed(config: Configuration) -> dict[Key, set[str]]:
-    return {key: set(job.assignments) for key, job in config.desired.objects[Kind.JOB].items()
-            if job.assignments and not job.absent}
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
 def main() -> None:
     """GitOps for ClickTime: validate YAML, plan the difference to the live account, apply it."""
@@ -177,49 +140,53 @@ def main() -> None:
 @click.option("--template", default=None, help="Job template every scaffolded job starts from.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory to write <csv name>.yaml into.")
-@handle_errors
 def scaffold(csv_path: Path, kind: str, template: str | None, out: Path) -> None:
     """Turn a spreadsheet export into configuration YAML."""
+    from reconciler.model import KIND_BY_SECTION
+    from reconciler.scaffold import scaffold as make_scaffold
+    from reconciler.scaffold import write_scaffold
+
     target = out / f"{csv_path.stem}.yaml"
     if target.exists():
         raise ReconcilerError(f"{target} exists; remove it or choose another --out")
     result = make_scaffold(csv_path, KIND_BY_SECTION[kind], template)
+    for warning in getattr(result, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     path = write_scaffold(result, csv_path, out)
     click.echo(f"wrote {path} ({result.count} {kind})")
 
 
 @main.command(name="render")
 @config_dir
-@handle_errors
 def render_command(directory: Path) -> None:
     """Print the configuration with defaults, templates and ${VARIABLES} expanded."""
-    config = load_configuration(directory)
-    click.echo(render_expanded(config.desired), nl=False)
+    from reconciler.config.loader import load_configuration
+    from reconciler.render.expanded import render_expanded
+
+    click.echo(render_expanded(load_configuration(directory).desired), nl=False)
 
 
 @main.command()
 @config_dir
-@handle_errors
 def validate(directory: Path) -> None:
     """Check the configuration (schema and references) without contacting any backend."""
+    from reconciler.config.loader import load_configuration
+
     config = load_configuration(directory, require_declared=True)
     count = sum(len(objs) for objs in config.desired.objects.values())
     click.echo(f"{directory}: valid ({len(config.files)} file(s), {count} object(s)).")
 
 
-def report_calls(client: ClickTimeClient) -> None:
-    retried = f", {client.retries} retried" if client.retries else ""
-    click.echo(f"({client.calls} API call(s){retried})", err=True)
+def report_calls(calls: int, retries: int) -> None:
+    retried = f", {retries} retried" if retries else ""
+    click.echo(f"({calls} API call(s){retried})", err=True)
 
 
-def planned(config: Configuration, session: Session) -> tuple[Plan, LiveState]:
-    """Read the account and plan against it, with the blast radius of destructive changes."""
-    live = fetch_live(session.client, assignments_needed(config), kinds=kinds_needed(config))
-    the_plan = annotate_impact(session.client, build_plan(config, live, session.backend), live, dt.date.today())
-    return the_plan, live
+def show_plan(the_plan: Any, fmt: str, redact: bool, split_to: Path | None) -> None:
+    from reconciler.render import render
+    from reconciler.render.markdown import split_comments
+    from reconciler.render.redact import redact_plan
 
-
-def show_plan(the_plan: Plan, fmt: str, redact: bool, split_to: Path | None) -> None:
     shown = redact_plan(the_plan) if redact else the_plan
     text = render(shown, fmt, color=use_color())
     if split_to is None:
@@ -235,18 +202,15 @@ def show_plan(the_plan: Plan, fmt: str, redact: bool, split_to: Path | None) -> 
         click.echo(str(path))
 
 
-render_options = [
-    click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
-                  show_default=True),
-    click.option("--redact", is_flag=True, help="Mask emails and personal or billing values (for public comments)."),
-    click.option("--split-to", type=click.Path(file_okay=False, path_type=Path), default=None,
-                 help="Write the rendering as DIR/plan-N.md files, each fit for one GitHub comment (65,536 "
-                      "characters), and print their paths."),
-]
-
-
 def with_render_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(render_options):
+    for option in reversed([
+        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+                     show_default=True),
+        click.option("--redact", is_flag=True, help="Mask emails and personal or billing values (for public comments)."),
+        click.option("--split-to", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Write the rendering as DIR/plan-N.md files, each fit for one GitHub comment (65,536 "
+                          "characters), and print their paths."),
+    ]):
         command = option(command)
     return command
 
@@ -257,18 +221,21 @@ def with_render_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @with_render_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
-@handle_errors
 def plan(directory: Path, fmt: str, redact: bool, split_to: Path | None, out: Path | None, detailed_exitcode: bool,
-         **flags: Any) -> None:
+         **kwargs: Any) -> None:
     """Show what apply would change. Read-only."""
+    from reconciler import engine
+    from reconciler.config.loader import load_configuration
+    from reconciler.planfile import save_plan
+
     config = load_configuration(directory)
-    with Session(flags, config.settings) as session:
-        the_plan, _ = planned(config, session)
-        report_calls(session.client)
+    options = engine.resolve_options(split_flags(kwargs), config.settings)
+    with engine.session(options) as client:
+        the_plan, _ = engine.read_and_plan(config, client, options.backend)
+        report_calls(client.calls, client.retries)
     show_plan(the_plan, fmt, redact, split_to)
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(the_plan.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        save_plan(the_plan, out)
         click.echo(f"Plan saved to {out}.", err=True)
     if detailed_exitcode and not the_plan.empty:
         sys.exit(EXIT_CHANGES)
@@ -280,12 +247,17 @@ def plan(directory: Path, fmt: str, redact: bool, split_to: Path | None, out: Pa
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "yaml-patch"]), default="text",
               show_default=True, help="yaml-patch: a diff to the configuration that adopts the live values.")
 @click.option("--redact", is_flag=True, help="Mask emails and personal or billing values.")
-@handle_errors
-def drift(directory: Path, fmt: str, redact: bool, **flags: Any) -> None:
+def drift(directory: Path, fmt: str, redact: bool, **kwargs: Any) -> None:
     """Read-only check for a schedule: exit 2 when the account differs from the configuration."""
+    from reconciler import engine
+    from reconciler.config.loader import load_configuration
+    from reconciler.render import summary_line
+    from reconciler.render.yaml_patch import yaml_patch
+
     config = load_configuration(directory)
-    with Session(flags, config.settings) as session:
-        the_plan, live = planned(config, session)
+    options = engine.resolve_options(split_flags(kwargs), config.settings)
+    with engine.session(options) as client:
+        the_plan, live = engine.read_and_plan(config, client, options.backend)
     if fmt == "yaml-patch":
         click.echo(yaml_patch(the_plan, config, live), nl=False)
     else:
@@ -304,67 +276,38 @@ def confirm_or_refuse(yes: bool) -> None:
         raise ReconcilerError("apply cancelled; nothing was changed")
 
 
-def run_apply(session: Session, the_plan: Plan, live: LiveState, yes: bool, settings: Settings, force: bool,
-              allow_delete: bool, resume: JournalState | None = None) -> None:
-    """Show the plan, check guard rails, confirm, then apply under the lock with a journal."""
-    click.echo(render(the_plan, "text", color=use_color()), nl=False)
-    pending = [i for i in range(len(the_plan.changes)) if not resume or resume.events.get(i) != "done"]
-    if not pending:
-        if resume:
-            finish_journal(resume)
-        return
-    refusals = guard_rail_refusals(the_plan, settings, allow_delete)
-    forced = [r for r in refusals if "--allow-delete" not in r] if force else []
-    blocking = [r for r in refusals if r not in forced]
-    for reason in forced:
-        click.echo(f"guard rail overridden by --force: {reason}", err=True)
-    if blocking:
-        raise PlanRefused("apply refused by guard rails:\n  " + "\n  ".join(blocking))
-    confirm_or_refuse(yes)
+def event_printer() -> Callable[..., None]:
+    from reconciler.render.text import Styler, change_lines
+
     style = Styler(use_color())
 
-    def report(event: str, change: Change, detail: str) -> None:
+    def report(event: str, change: Any, detail: str) -> None:
         line = change_lines(change, style)[0].lstrip()
         click.echo(f"  {event}: {line}" + (f" ({detail})" if detail else ""), err=event != "applied")
 
-    with ApplyLock(state_dir() / "apply.lock"):
-        if resume is None:
-            for path in abandon_unfinished():
-                click.echo(f"note: superseding the interrupted apply journalled in {path}", err=True)
-            journal = Journal.create(the_plan)
-        else:
-            journal = Journal(resume.path)
-            journal.write({"event": "resume"})
-        applier = Applier(session.client, live, report, journal, resume.events if resume else None,
-                          the_plan.ids)
-        try:
-            outcome = applier.apply(the_plan)
-        except BaseException:  # failures, Ctrl-C: `apply --resume` continues from the journal
-            journal.close(finished=False)
-            raise
-        journal.close(finished=True)
+    return report
+
+
+def apply_plan(client: Any, the_plan: Any, live: Any, settings: Any, yes: bool, force: bool, allow_delete: bool,
+               resume: Any = None) -> None:
+    """Show the plan, check guard rails, confirm, then apply."""
+    from reconciler import engine
+    from reconciler.render import render
+
+    click.echo(render(the_plan, "text", color=use_color()), nl=False)
+    if not engine.pending(the_plan, resume):
+        if resume is not None:
+            engine.finish_journal(resume)
+            click.echo("Nothing left to resume: every change of that apply is done.")
+        return
+    for reason in engine.check_guard_rails(the_plan, settings, force, allow_delete):
+        click.echo(f"guard rail overridden by --force: {reason}", err=True)
+    confirm_or_refuse(yes)
+    run = engine.ApplyRun(client, the_plan, live, event_printer(), resume,
+                          on_note=lambda text: click.echo(f"note: {text}", err=True))
+    outcome = run.execute()
     click.echo(f"Apply complete: {len(outcome.applied)} change(s) applied.")
-    report_calls(session.client)
-
-
-def finish_journal(state: JournalState) -> None:
-    journal = Journal(state.path)
-    journal.close(finished=True)
-
-
-def load_saved_plan(plan_file: Path) -> Plan:
-    try:
-        return Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError) as error:
-        raise ReconcilerError(f"{plan_file}: not a plan file this version can read ({error})")
-
-
-def check_saved_plan(saved: Plan, live: LiveState, label: str) -> None:
-    current = touched_fingerprints(saved.changes, live)
-    drifted = sorted(k for k, v in saved.fingerprints.items() if current.get(k) != v)
-    if drifted:
-        raise PlanRefused(f"{label}: the account changed since the plan was made; these objects differ: "
-                          f"{', '.join(drifted)}. Make a new plan.")
+    report_calls(client.calls, client.retries)
 
 
 @main.command()
@@ -377,36 +320,35 @@ def check_saved_plan(saved: Plan, live: LiveState, label: str) -> None:
 @click.option("--force", is_flag=True, help="Override the guard-rail thresholds, and a plan made from another "
                                             "configuration than the one in DIR.")
 @click.option("--allow-delete", is_flag=True, help="Allow the hard deletes that tombstones (absent: true) ask for.")
-@handle_errors
 def apply(directory: Path, plan_file: Path | None, resume: bool, yes: bool, force: bool, allow_delete: bool,
-          **flags: Any) -> None:
+          **kwargs: Any) -> None:
     """Apply the configuration to the account (shows the plan and asks first)."""
+    from reconciler import engine
+    from reconciler.config.loader import load_configuration
+    from reconciler.live import fetch_touched
+
     config = load_configuration(directory)
+    flags = split_flags(kwargs)
     if resume:
-        state = latest_unfinished()
-        if state is None:
-            raise ReconcilerError(f"nothing to resume: no interrupted apply is journalled in {state_dir() / 'journal'}")
+        state = engine.find_resumable()
         click.echo(f"Resuming the apply journalled in {state.path}", err=True)
-        with Session({**flags, "backend": flags.get("backend") or state.plan.backend}, config.settings) as session:
-            live = fetch_touched(session.client, state.plan)
-            run_apply(session, state.plan, live, yes, config.settings, force, allow_delete, resume=state)
+        options = engine.resolve_options({**flags, "backend": flags.get("backend") or state.plan.backend},
+                                         config.settings)
+        with engine.session(options) as client:
+            live = fetch_touched(client, state.plan)
+            apply_plan(client, state.plan, live, config.settings, yes, force, allow_delete, resume=state)
         return
     if plan_file is None:
-        with Session(flags, config.settings) as session:
-            the_plan, live = planned(config, session)
-            run_apply(session, the_plan, live, yes, config.settings, force, allow_delete)
+        options = engine.resolve_options(flags, config.settings)
+        with engine.session(options) as client:
+            the_plan, live = engine.read_and_plan(config, client, options.backend)
+            apply_plan(client, the_plan, live, config.settings, yes, force, allow_delete)
         return
-    saved = load_saved_plan(plan_file)
-    if saved.config_checksum != config.checksum:
-        message = (f"{plan_file} was made from a different configuration than the one in {directory}; "
-                   "make a new plan")
-        if not force:
-            raise PlanRefused(message + " (or pass --force)")
-        click.echo(f"warning: {message}; applying it anyway (--force)", err=True)
-    with Session({**flags, "backend": flags.get("backend") or saved.backend}, config.settings) as session:
-        live = fetch_touched(session.client, saved)
-        check_saved_plan(saved, live, str(plan_file))
-        run_apply(session, saved, live, yes, config.settings, force, allow_delete)
+    saved = engine.load_saved_plan(plan_file, config, force, warn=lambda text: click.echo(f"warning: {text}", err=True))
+    options = engine.resolve_options({**flags, "backend": flags.get("backend") or saved.backend}, config.settings)
+    with engine.session(options) as client:
+        live = engine.read_touched(client, saved, str(plan_file))
+        apply_plan(client, saved, live, config.settings, yes, force, allow_delete)
 
 
 @main.command(name="import")
@@ -416,46 +358,36 @@ def apply(directory: Path, plan_file: Path | None, resume: bool, yes: bool, forc
 @click.option("--force", is_flag=True, help="Write even if the directory already holds YAML files.")
 @click.option("--kinds", default=None, metavar="LIST",
               help="Comma-separated kinds to import (clients,jobs,tasks,users,divisions,employment_types).")
-@click.option("--match", default=None, metavar="GLOB", help="Import only objects whose key matches (jobs: CLIENT/NUMBER).")
+@click.option("--match", default=None, metavar="GLOB",
+              help="Import only objects whose key matches (jobs: CLIENT/NUMBER).")
 @click.option("--all-fields", is_flag=True, help="Keep fields that equal ClickTime's defaults.")
 @click.option("--active-only", is_flag=True, help="Leave inactive objects out.")
-@handle_errors
 def import_(out: Path, force: bool, kinds: str | None, match: str | None, all_fields: bool, active_only: bool,
-            **flags: Any) -> None:
+            **kwargs: Any) -> None:
     """Write the live account as a configuration directory that plans to no changes."""
-    chosen = set(KINDS)
-    if kinds:
-        by_section = {k.section: k for k in KINDS}
-        unknown = [k for k in kinds.split(",") if k.strip() not in by_section]
-        if unknown:
-            raise ReconcilerError(f"--kinds: unknown kind(s) {', '.join(unknown)}; known: {', '.join(by_section)}")
-        chosen = {by_section[k.strip()] for k in kinds.split(",")}
-    existing = discover(out) if out.is_dir() else []
-    if existing and not force:
-        raise ReconcilerError(f"{out} already holds {len(existing)} YAML file(s) ({existing[0].relative_to(out)}, "
-                              "...); choose an empty directory or pass --force")
-    with Session(flags) as session:
-        readable = [k for k in KINDS if k in CORE_KINDS or k in chosen]
-        live = fetch_live(session.client, all_assignments=Kind.JOB in chosen, kinds=readable)
-        defaults = {k: session.client.request("GET", f"/{k.collection}/new")["data"] for k in chosen}
-    options = ImportOptions(frozenset(chosen), match, all_fields, active_only, defaults)
-    for path in write_export(live, out, options):
+    from reconciler import engine
+
+    options = engine.resolve_options(split_flags(kwargs))
+    with engine.session(options) as client:
+        result = engine.import_account(client, out, force, kinds, match, all_fields, active_only)
+    for path in result.written:
         click.echo(f"wrote {path}")
-    for kind, count in live.unkeyed.items():
-        click.echo(f"warning: {count} {kind.section} without a client were not imported (they have no natural key); "
-                   "they stay as they are and plans leave them alone", err=True)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command()
 @config_dir
 @backend_options
-@handle_errors
-def doctor(directory: Path, **flags: Any) -> None:
+def doctor(directory: Path, **kwargs: Any) -> None:
     """Check the backend end to end and say what is wrong and how to fix it."""
+    from reconciler import engine
+    from reconciler.config.loader import load_configuration
+    from reconciler.config.settings import SETTINGS_FILE, Settings
     from reconciler.doctor import run_doctor
 
-    settings = load_configuration(directory).settings if (directory / "reconciler.yaml").is_file() else Settings()
-    checks = run_doctor(Session.options_from(flags, settings), Session.backend_from(flags, settings))
+    settings = load_configuration(directory).settings if (directory / SETTINGS_FILE).is_file() else Settings()
+    checks = run_doctor(engine.resolve_options(split_flags(kwargs), settings))
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"
         click.echo(f"[{mark}] {check.name}: {check.detail}")
@@ -472,15 +404,23 @@ def sandbox() -> None:
 
 def sandbox_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--sandbox", "sandbox_file", metavar="PATH", default=None,
-                        help="Sandbox database (default: $RECONCILER_SANDBOX or .reconciler/sandbox.sqlite3).")(command)
+                        help="Sandbox database (default: $RECONCILER_SANDBOX or .reconciler/sandbox.sqlite3)."
+                        )(command)
+
+
+def sandbox_file_path(option: str | None) -> Path:
+    from reconciler import engine
+
+    return engine.resolve_options({"sandbox": option, "backend": "sandbox"}).sandbox_path
 
 
 @sandbox.command()
 @sandbox_option
-@handle_errors
 def reset(sandbox_file: str | None) -> None:
     """Start over with a fresh account: company settings, owner, and the nine default tasks."""
-    path = sandbox_path(sandbox_file)
+    from reconciler.sandbox.emulator import Emulator
+
+    path = sandbox_file_path(sandbox_file)
     emulator = Emulator.open(str(path))
     try:
         emulator.reset()
@@ -489,20 +429,22 @@ def reset(sandbox_file: str | None) -> None:
     click.echo(f"Sandbox at {path} reset to a new account.")
 
 
-@sandbox.command()
+@sandbox.command(name="show")
 @sandbox_option
-@handle_errors
-def show(sandbox_file: str | None) -> None:
+def show_sandbox(sandbox_file: str | None) -> None:
     """Summarise what the sandbox account holds."""
-    path = sandbox_path(sandbox_file)
+    from reconciler.sandbox.emulator import Emulator
+
+    path = sandbox_file_path(sandbox_file)
     emulator = Emulator.open(str(path))
     try:
         info: Mapping[str, Any] = emulator.summary()
     finally:
         emulator.close()
+    company = info["company"]
     click.echo(f"Sandbox: {path}")
-    click.echo(f"Company: {info['company'].get('Name')} (JobRestrictionMethod={info['company'].get('JobRestrictionMethod')}, "
-               f"TaskRestrictionMethod={info['company'].get('TaskRestrictionMethod')})")
+    click.echo(f"Company: {company.get('Name')} (JobRestrictionMethod={company.get('JobRestrictionMethod')}, "
+               f"TaskRestrictionMethod={company.get('TaskRestrictionMethod')})")
     for collection, counts in info["counts"].items():
         click.echo(f"  {collection:<8} {counts['active']:>6} active  {counts['inactive']:>6} inactive")
     click.echo(f"  time entries: {info['time_entries']}")
@@ -520,15 +462,15 @@ def show(sandbox_file: str | None) -> None:
 @click.option("--seed", type=int, default=None, help="Seed for the fault injection.")
 @click.option("--slow-seconds", type=float, default=3.0, show_default=True, help="How late a slow answer comes.")
 @click.option("--token", default=None, help="The token clients must send (default: sandbox-token).")
-@handle_errors
 def serve(sandbox_file: str | None, host: str, port: int, latency_ms: float, rate_limit: float | None,
           max_page_size: int | None, fault_rate: float, seed: int | None, slow_seconds: float,
           token: str | None) -> None:
     """Serve the sandbox account over HTTP as ClickTime's REST API v2 (for the clicktime backend)."""
+    from reconciler.sandbox.emulator import Emulator
     from reconciler.sandbox.server import DEFAULT_TOKEN, EmulatorServer, Knobs
 
     knobs = Knobs(latency_ms, rate_limit, max_page_size, fault_rate, seed, slow_seconds, token or DEFAULT_TOKEN)
-    server = EmulatorServer(Emulator.open(str(sandbox_path(sandbox_file))), host, port, knobs)
+    server = EmulatorServer(Emulator.open(str(sandbox_file_path(sandbox_file))), host, port, knobs)
     click.echo(f"ClickTime emulator at {server.url} (stats: {server.url[:-3]}/_emulator/stats); Ctrl-C stops it.")
     click.echo(f"  CLICKTIME_API_URL={server.url} CLICKTIME_TOKEN=<the token> reconciler plan --backend clicktime")
     try:

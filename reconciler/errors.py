@@ -3,7 +3,9 @@
     ReconcilerError                 anything cli.py turns into a message and exit code 1
     ├── ConfigError                 the configuration is invalid: carries every Problem found
     ├── BackendError                the backend could not be reached or set up
-    │   └── ApiError                ClickTime (or the emulator) answered with an error
+    │   ├── ApiError                ClickTime (or the emulator) answered with an HTTP error status
+    │   ├── RequestFailed           no HTTP answer came back, even after retries
+    │   └── MalformedAnswer         an answer outside ClickTime's documented envelope
     │       └── IncompleteFetchError a list came back shorter than its page.count says
     ├── PlanRefused                 a saved plan no longer matches the account or configuration
     └── ApplyError                  a write failed; carries what was applied before it
@@ -11,8 +13,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from reconciler.secrets import scrub
 
 
 @dataclass(frozen=True, order=True)
@@ -63,8 +68,36 @@ class ApiError(BackendError):
         super().__init__(f"{method} {path}: HTTP {status}: {'; '.join(self.messages)}")
 
 
-class IncompleteFetchError(ApiError):
-    pass
+class RequestFailed(BackendError):
+    """No HTTP status to report: the request found no server, or every retry failed."""
+
+    def __init__(self, method: str, path: str, reason: str) -> None:
+        self.method = method
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{method} {path}: {reason}")
+
+
+class MalformedAnswer(BackendError):
+    """An answer that is not ClickTime's: never read as an empty list. Quotes the start of the body."""
+
+    def __init__(self, backend: str, method: str, path: str, problem: str, body: object) -> None:
+        self.backend = backend
+        self.method = method
+        self.path = path
+        shown = "" if body is None else f"; the answer began: {_preview(body)}"
+        super().__init__(f"{backend}: {method} {path}: {problem}{shown}")
+
+
+class IncompleteFetchError(MalformedAnswer):
+    def __init__(self, backend: str, method: str, path: str, problem: str) -> None:
+        super().__init__(backend, method, path, f"incomplete list: {problem}", None)
+
+
+def _preview(body: object, limit: int = 200) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
+    text = scrub(text)
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 
 class PlanRefused(ReconcilerError):

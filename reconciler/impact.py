@@ -21,7 +21,7 @@ def annotate_impact(client: ClickTimeClient, plan: Plan, live: LiveState, today:
     impact note. Reads one time report per such object, plus a job's assignment list."""
     start = (today - dt.timedelta(days=WINDOW_DAYS)).isoformat()
     targets = [i for i, c in enumerate(plan.changes)
-               if c.action in ("deactivate", "delete") and c.kind in FILTER and c.key in live.objects[c.kind]]
+               if c.action.teardown and c.kind in FILTER and c.key in live.objects[c.kind]]
     if not targets:
         return plan
 
@@ -29,8 +29,8 @@ def annotate_impact(client: ClickTimeClient, plan: Plan, live: LiveState, today:
         change = plan.changes[index]
         obj = live.objects[change.kind][change.key]
         try:
-            rows = client.list("Reports/Time", [(FILTER[change.kind], obj.id), ("StartDate", start),
-                                                ("EndDate", today.isoformat())], include_inactive=False)
+            rows = client.list_pages("Reports/Time", [(FILTER[change.kind], obj.id), ("StartDate", start),
+                                                      ("EndDate", today.isoformat())], keyed=False)
         except ApiError as error:
             return f"impact unknown: the time report was refused ({'; '.join(error.messages)})"
         hours = sum(float(row.get("Hours") or 0) for row in rows)
@@ -51,7 +51,6 @@ def annotate_impact(client: ClickTimeClient, plan: Plan, live: LiveState, today:
         return text
 
     with ThreadPoolExecutor(max_workers=client.concurrency) as pool:
-        notes = dict(zip(targets, pool.map(note, targets)))
-    changes: list[Change] = [replace(c, notes=(*c.notes, notes[i])) if i in notes else c
-                             for i, c in enumerate(plan.changes)]
+        notes = dict(zip(targets, pool.map(note, targets), strict=True))
+    changes = tuple(replace(c, notes=(*c.notes, notes[i])) if i in notes else c for i, c in enumerate(plan.changes))
     return replace(plan, changes=changes)

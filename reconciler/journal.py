@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import Location, ReconcilerError
 from reconciler.plan import Change, Plan
+from reconciler.planfile import plan_from_json, plan_to_json
+from reconciler.secrets import scrub
 
 
 def state_dir() -> Path:
@@ -45,7 +48,7 @@ class Journal:
         directory = directory or state_dir() / "journal"
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         journal = cls(directory / f"apply-{stamp}-{os.getpid()}.jsonl")
-        journal.write({"event": "start", "plan": plan.to_json()})
+        journal.write({"event": "start", "plan": plan_to_json(plan)})
         return journal
 
     def write(self, record: dict[str, Any]) -> None:
@@ -57,7 +60,7 @@ class Journal:
     def change(self, event: str, index: int, change: Change, detail: str | None = None) -> None:
         record: dict[str, Any] = {"event": event, "index": index, "change": change.label}
         if detail:
-            record["detail"] = detail
+            record["detail"] = scrub(detail)
         self.write(record)
 
     def close(self, finished: bool) -> None:
@@ -65,14 +68,38 @@ class Journal:
         self._file.close()
 
 
+class UnreadableJournal(ReconcilerError):
+    pass
+
+
 def read_journal(path: Path) -> JournalState:
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not lines or lines[0].get("event") != "start":
-        raise ValueError(f"{path} is not an apply journal")
-    state = JournalState(path, Plan.from_json(lines[0]["plan"]))
-    for record in lines[1:]:
-        if "index" in record:
-            state.events[record["index"]] = record["event"]
+    """A journal as written. A torn last line (a process killed mid-write) is ignored: that change
+    was only begun. Anything else that does not parse is an error at its line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UnreadableJournal(f"{path}: cannot read the apply journal ({type(error).__name__})") from None
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not an object")
+        except ValueError as error:
+            if number == len(lines):
+                break
+            where = Location(str(path), number, 1)
+            raise UnreadableJournal(f"{where}: not a journal record ({error}); move the file away to start afresh "
+                                    "(the next plan reads the account as it is)") from None
+        records.append(record)
+    if not records or records[0].get("event") != "start":
+        raise UnreadableJournal(f"{path}: not an apply journal (no start record)")
+    state = JournalState(path, plan_from_json(records[0].get("plan"), str(path)))
+    for record in records[1:]:
+        if isinstance(record.get("index"), int):
+            state.events[record["index"]] = str(record.get("event"))
         elif record.get("event") in ("finish", "abandoned"):
             state.finished = True
     return state

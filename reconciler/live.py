@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any, TypeVar
 
-from reconciler.clicktime import assumptions
-from reconciler.clicktime.client import NATURAL_KEY_FILTERS, ClickTimeClient
+from reconciler.clicktime.client import NATURAL_KEYS, ClickTimeClient
 from reconciler.errors import ApiError, BackendError
 from reconciler.model import (
     ASSIGNMENTS,
@@ -19,31 +19,20 @@ from reconciler.model import (
     LiveState,
     live_fields,
     normalise_email,
-    parse_key,
 )
 from reconciler.perf import without_gc
-from reconciler.plan import Plan, fingerprint_key
+from reconciler.plan import Plan
+from reconciler.rules import assignment_lists_allowed
 
 
 def natural_key(kind: Kind, record: Mapping[str, Any], client_short_name_by_id: Mapping[str, str]) -> Key | None:
-    if kind in (Kind.DIVISION, Kind.EMPLOYMENT_TYPE):
-        return (record["Name"],)
-    if kind is Kind.CLIENT:
-        return (record["ShortName"],)
-    if kind is Kind.TASK:
-        return (record["TaskCode"],)
-    if kind is Kind.USER:
-        return (normalise_email(record["Email"]),)
-    client = client_short_name_by_id.get(record.get("ClientID") or "")
-    return (client, record["JobNumber"]) if client else None
-
-
-def assignment_lists_allowed(company: Mapping[str, Any]) -> dict[str, bool]:
-    allowed = {}
-    for list_name, (_, sub) in ASSIGNMENTS.items():
-        setting, wanted = assumptions.ASSIGNMENT_REQUIRES[sub]
-        allowed[list_name] = company.get(setting) == wanted
-    return allowed
+    """The record's natural key (see NATURAL_KEYS); None for a job whose client is unknown."""
+    fields = NATURAL_KEYS[kind.collection]
+    if kind is Kind.JOB:
+        client = client_short_name_by_id.get(record.get("ClientID") or "")
+        return (client, str(record["JobNumber"])) if client else None
+    value = str(record[fields[0]])
+    return (normalise_email(value),) if kind is Kind.USER else (value,)
 
 
 @without_gc
@@ -84,7 +73,7 @@ def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[s
     wanted_kinds = [kind for kind in KINDS if kind in set(kinds)]
     with ThreadPoolExecutor(max_workers=len(wanted_kinds) + 2) as pool:
         company_read, me_read = pool.submit(client.company), pool.submit(client.me)
-        lists = {kind: pool.submit(client.list, kind.collection) for kind in wanted_kinds}
+        lists = {kind: pool.submit(client.list_all, kind.collection) for kind in wanted_kinds}
         records = {kind: future.result() for kind, future in lists.items()}
         company, me = company_read.result(), me_read.result()
     state = build_live_state(records, company, me)
@@ -115,24 +104,40 @@ def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[
         state.assignment_ids.setdefault(job_key, {})[list_name] = frozenset(ids)
 
 
-def run_bounded(function: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+def run_bounded(function: Callable[[T], R], items: Sequence[T], workers: int,
+                stop: threading.Event | None = None) -> list[R]:
     """function over items, `workers` at a time, results in order. Each worker takes the next
-    item from a shared iterator: no Future per item (a 50k-job account has 75k lists to read)."""
+    item from a shared iterator: no Future per item (a 50k-job account has 75k lists to read).
+
+    Ctrl-C (KeyboardInterrupt in this thread) sets `stop`: workers start nothing new, the calls
+    in flight finish, then the interrupt goes on up."""
+    stop = stop or threading.Event()
     results: list[Any] = [None] * len(items)
     queue = iter(enumerate(items))
     lock = threading.Lock()
 
     def work() -> None:
-        while True:
+        while not stop.is_set():
             with lock:
                 entry = next(queue, None)
             if entry is None:
                 return
             results[entry[0]] = function(entry[1])
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
-        for future in [pool.submit(work) for _ in range(max(1, min(workers, len(items))))]:
-            future.result()
+    count = max(1, min(workers, len(items)))
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        futures = [pool.submit(work) for _ in range(count)]
+        try:
+            for future in futures:
+                while True:
+                    try:
+                        future.result(timeout=0.2)  # a short wait keeps the main thread open to Ctrl-C
+                        break
+                    except FuturesTimeout:
+                        continue
+        except BaseException:
+            stop.set()
+            raise
     return results
 
 
@@ -144,28 +149,31 @@ def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
     objects = {(c.kind, c.key) for c in plan.changes if c.target is None}
     lists = {(c.key, c.list_name) for c in plan.changes if c.target is not None and c.list_name}
     key_by_id: dict[Kind, dict[str, Key]] = {kind: {} for kind in KINDS}
-    for ref, known in ids.items():
-        kind_text, _, key_text = ref.partition(":")
-        key_by_id[Kind(kind_text)][known] = parse_key(Kind(kind_text), key_text)
+    for (kind, key), known in ids.items():
+        key_by_id[kind][known] = key
 
     def read(ref: tuple[Kind, Key]) -> dict[str, Any] | None:
         kind, key = ref
-        known = ids.get(fingerprint_key(kind, key))
+        known = ids.get((kind, key))
         if known:
             try:
-                return client.request("GET", f"/{kind.collection}/{known}")["data"]
+                return client.get_record(kind.collection, known)
             except ApiError as error:
                 if error.status == 404:
                     return None
                 raise
+        clients: dict[str, str] = {}
         if kind is Kind.JOB:
             parent = state.objects[Kind.CLIENT].get(key[:1])  # read first: it may be new since the plan
-            client_id = parent.id if parent else ids.get(fingerprint_key(Kind.CLIENT, key[:1]))
+            client_id = parent.id if parent else ids.get((Kind.CLIENT, key[:1]))
             if not client_id:
                 return None  # its client does not exist yet, so neither can the job
-            found = client.list("Jobs", [("ClientID", client_id), ("JobNumber", key[1])])
+            lookup = [("ClientID", client_id), ("JobNumber", key[1])]
+            clients[client_id] = key[0]
         else:
-            found = client.list(kind.collection, [(NATURAL_KEY_FILTERS[kind.collection][0], key[0])])
+            lookup = [(NATURAL_KEYS[kind.collection][0], key[0])]
+        # The filter's case rules are undocumented: keep only the record whose key is exactly this one.
+        found = [r for r in client.list_all(kind.collection, lookup) if natural_key(kind, r, clients) == key]
         return found[0] if found else None
 
     with ThreadPoolExecutor(max_workers=client.concurrency) as pool:
@@ -178,7 +186,7 @@ def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
                     state.objects[kind][key] = LiveObject(kind, key, record["ID"], record,
                                                           live_fields(kind, record, key_by_id))
         wanted = sorted(lists)
-        job_ids = [ids.get(fingerprint_key(Kind.JOB, job)) for job, _ in wanted]
+        job_ids = [ids.get((Kind.JOB, job)) for job, _ in wanted]
         answers = pool.map(lambda item: client.assigned_ids(item[0], ASSIGNMENTS[item[1]][1]) if item[0] else None,
                            [(job_id, name) for job_id, (_, name) in zip(job_ids, wanted)])
         for (job, name), answer in zip(wanted, answers):

@@ -1,4 +1,9 @@
-"""The plan: ordered changes plus what a reviewer must know. Pure data, serialisable, checksummed."""
+"""The plan: ordered changes plus what a reviewer must know. Pure data, frozen once built.
+
+The execution order lives here, once: objects are created and changed parents first (what a kind
+references comes before it), assignments follow, and deactivations and deletes run children first.
+Saving, loading and verifying a plan file is planfile.py's.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,41 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from reconciler.model import KINDS, Key, Kind, format_key, parse_key
+from reconciler.model import ASSIGNMENTS, FIELD_BY_YAML, KINDS, Key, Kind, LiveState, format_key, ref_key
 
-ACTIONS = ("create", "update", "reactivate", "deactivate", "delete", "assign", "unassign")
-PLAN_FORMAT_VERSION = 1
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REACTIVATE = "reactivate"
+    DEACTIVATE = "deactivate"
+    DELETE = "delete"
+    ASSIGN = "assign"
+    UNASSIGN = "unassign"
+
+    @property
+    def destructive(self) -> bool:
+        return self in (Action.DEACTIVATE, Action.DELETE, Action.UNASSIGN)
+
+    @property
+    def teardown(self) -> bool:
+        """Removes an object (as opposed to an assignment): runs children first."""
+        return self in (Action.DEACTIVATE, Action.DELETE)
+
+
+ObjectRef = tuple[Kind, Key]
+
+# Setup (create, reactivate, update) runs in KINDS order, wave by wave: divisions and employment
+# types, then clients, tasks and users, then jobs (which reference them); assignments next; then
+# teardown children first: jobs, then users and tasks, then clients, then divisions and types.
+SETUP_WAVE = {Kind.DIVISION: 0, Kind.EMPLOYMENT_TYPE: 0, Kind.CLIENT: 1, Kind.TASK: 1, Kind.USER: 1, Kind.JOB: 2}
+ASSIGNMENT_WAVE = 3
+TEARDOWN_WAVE = {Kind.JOB: 4, Kind.USER: 5, Kind.TASK: 5, Kind.CLIENT: 6, Kind.DIVISION: 7, Kind.EMPLOYMENT_TYPE: 7}
+SETUP_RANK = {Action.REACTIVATE: 0, Action.CREATE: 1, Action.UPDATE: 2}
+TEARDOWN_ORDER = (Kind.JOB, Kind.USER, Kind.TASK, Kind.CLIENT, Kind.DIVISION, Kind.EMPLOYMENT_TYPE)
 
 
 @dataclass(frozen=True)
@@ -22,7 +56,7 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Change:
-    action: str
+    action: Action
     kind: Kind
     key: Key
     fields: Mapping[str, FieldChange] = field(default_factory=dict)
@@ -30,6 +64,7 @@ class Change:
     list_name: str | None = None
     target: Key | None = None
     notes: tuple[str, ...] = ()
+    cascade: int = 0  # objects ClickTime changes along with this one (a client's jobs it deactivates)
 
     @property
     def label(self) -> str:
@@ -40,51 +75,35 @@ class Change:
 
     @property
     def destructive(self) -> bool:
-        return self.action in ("deactivate", "delete", "unassign")
+        return self.action.destructive
 
-    def fingerprint_key(self) -> str:
-        return fingerprint_key(self.kind, self.key, self.list_name)
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "action": self.action,
-            "kind": self.kind.value,
-            "key": format_key(self.key),
-            "fields": {name: {"old": c.old, "new": c.new} for name, c in self.fields.items()},
-        }
+    @property
+    def wave(self) -> int:
         if self.target is not None:
-            data["list"] = self.list_name
-            data["target"] = format_key(self.target)
-        if self.notes:
-            data["notes"] = list(self.notes)
-        return data
+            return ASSIGNMENT_WAVE
+        return TEARDOWN_WAVE[self.kind] if self.action.teardown else SETUP_WAVE[self.kind]
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Change:
-        kind = Kind(data["kind"])
-        list_name = data.get("list")
-        target = None
-        if data.get("target") is not None:
-            target_kind = Kind.TASK if list_name == "tasks" else Kind.USER
-            target = parse_key(target_kind, data["target"])
-        return cls(
-            action=data["action"], kind=kind, key=parse_key(kind, data["key"]),
-            fields={n: FieldChange(v["old"], v["new"]) for n, v in data.get("fields", {}).items()},
-            list_name=list_name, target=target, notes=tuple(data.get("notes", ())),
-        )
+    def order_key(self) -> tuple[Any, ...]:
+        """Where the change runs: by wave, then within a wave as the plan lists it."""
+        if self.target is not None:
+            return (ASSIGNMENT_WAVE, self.action is not Action.UNASSIGN, self.key, self.list_name, self.target)
+        if self.action.teardown:
+            return (self.wave, TEARDOWN_ORDER.index(self.kind), self.action is Action.DELETE, self.key)
+        return (self.wave, KINDS.index(self.kind), SETUP_RANK[self.action], self.key)
 
-
-def fingerprint_key(kind: Kind, key: Key, list_name: str | None = None) -> str:
-    text = f"{kind.value}:{format_key(key)}"
-    return f"{text}#{list_name}" if list_name else text
-
-
-def fingerprint(value: Any) -> str:
-    """A short digest of a live record or assignment set; "absent" for what does not exist."""
-    if value is None:
-        return "absent"
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    def needs(self) -> list[ObjectRef]:
+        """Objects that must exist for this change to make sense."""
+        if self.target is not None:
+            target_kind = ASSIGNMENTS[self.list_name or ""][0]
+            return [(Kind.JOB, self.key), (target_kind, self.target)]
+        if self.action.teardown:
+            return []
+        refs: list[ObjectRef] = [(Kind.CLIENT, self.key[:1])] if self.kind is Kind.JOB else []
+        for name, change in self.fields.items():
+            spec = FIELD_BY_YAML[self.kind][name]
+            if spec.ref is not None and change.new:
+                refs.append((spec.ref, ref_key(spec.ref, change.new)))
+        return refs
 
 
 @dataclass(frozen=True)
@@ -95,58 +114,84 @@ class KindHeader:
     protect: tuple[str, ...] = ()
     protected_skipped: int = 0  # changes the configuration asked for but `protect` held back
     ignore_fields: tuple[str, ...] = ()
+    active: int = 0  # live objects that are active: the base of the guard rails' percentages
 
 
-@dataclass
+@dataclass(frozen=True)
+class TouchedRef:
+    """An object or assignment list a plan touches; `list_name` for assignment lists."""
+
+    kind: Kind
+    key: Key
+    list_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
-    changes: list[Change]
+    changes: tuple[Change, ...]
     backend: str
-    kinds: dict[Kind, KindHeader]
-    warnings: list[str] = field(default_factory=list)
-    fingerprints: dict[str, str] = field(default_factory=dict)
+    kinds: Mapping[Kind, KindHeader]
+    warnings: tuple[str, ...] = ()
+    # digests of what each touched object (or assignment list) looked like when planned
+    fingerprints: Mapping[TouchedRef, str] = field(default_factory=dict)
     config_checksum: str = ""
-    ids: dict[str, str] = field(default_factory=dict)  # fingerprint key -> live ID of what it refers to
+    # live IDs of every object the plan touches or refers to
+    ids: Mapping[ObjectRef, str] = field(default_factory=dict)
+    partial: tuple[str, ...] = ()  # scopes (--only) the plan was limited to; empty: the whole account
 
     @property
     def empty(self) -> bool:
         return not self.changes
 
     def summary(self) -> dict[str, int]:
-        counts = {action: 0 for action in ACTIONS}
+        counts = {action.value: 0 for action in Action}
         for change in self.changes:
-            counts[change.action] += 1
+            counts[change.action.value] += 1
         return counts
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format_version": PLAN_FORMAT_VERSION,
-            "backend": self.backend,
-            "config_checksum": self.config_checksum,
-            "policy": {
-                kind.section: {"prune": h.policy, "live": h.live, "left_alone": h.left_alone,
-                               "protect": list(h.protect), "protected_skipped": h.protected_skipped,
-                               "ignore_fields": list(h.ignore_fields)}
-                for kind, h in self.kinds.items()
-            },
-            "changes": [c.to_json() for c in self.changes],
-            "summary": self.summary(),
-            "warnings": self.warnings,
-            "fingerprints": self.fingerprints,
-            "ids": self.ids,
-        }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Plan:
-        if data.get("format_version") != PLAN_FORMAT_VERSION:
-            raise ValueError(f"unsupported plan format version {data.get('format_version')!r}")
-        kinds = {
-            kind: KindHeader(h["prune"], h["live"], h["left_alone"], tuple(h.get("protect", ())),
-                             h.get("protected_skipped", 0), tuple(h.get("ignore_fields", ())))
-            for kind in KINDS if (h := data["policy"].get(kind.section))
-        }
-        return cls(
-            changes=[Change.from_json(c) for c in data["changes"]],
-            backend=data["backend"], kinds=kinds, warnings=list(data.get("warnings", [])),
-            fingerprints=dict(data.get("fingerprints", {})), config_checksum=data.get("config_checksum", ""),
-            ids=dict(data.get("ids", {})),
-        )
+def ordered(changes: list[Change]) -> tuple[Change, ...]:
+    return tuple(sorted(changes, key=Change.order_key))
+
+
+def touched_ref(change: Change) -> TouchedRef:
+    return TouchedRef(change.kind, change.key, change.list_name if change.target is not None else None)
+
+
+def fingerprint(value: Any) -> str:
+    """A short digest of a live record or assignment set; "absent" for what does not exist."""
+    if value is None:
+        return "absent"
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def touched_fingerprints(changes: tuple[Change, ...] | list[Change], live: LiveState) -> dict[TouchedRef, str]:
+    prints: dict[TouchedRef, str] = {}
+    for change in changes:
+        ref = touched_ref(change)
+        if ref.list_name:
+            assigned = live.assignment_ids.get(change.key, {}).get(ref.list_name)
+            value: Any = sorted(assigned) if assigned is not None else None
+        else:
+            obj = live.objects[change.kind].get(change.key)
+            value = dict(obj.record) if obj else None
+        prints[ref] = fingerprint(value)
+    return prints
+
+
+def referenced_ids(changes: tuple[Change, ...] | list[Change], live: LiveState) -> dict[ObjectRef, str]:
+    """IDs of every live object the changes touch or refer to, so a saved plan can be checked
+    and applied by reading only those objects."""
+    refs: set[ObjectRef] = set()
+    for change in changes:
+        refs.add((change.kind, change.key))
+        refs.update(change.needs())
+        if change.kind is Kind.JOB:
+            refs.add((Kind.CLIENT, change.key[:1]))
+    found = {}
+    for kind, key in sorted(refs):
+        obj = live.objects[kind].get(key)
+        if obj is not None:
+            found[(kind, key)] = obj.id
+    return found

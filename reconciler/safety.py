@@ -2,32 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from reconciler.config.settings import Settings
-from reconciler.model import KINDS
-from reconciler.plan import Plan
+from reconciler.model import KINDS, Kind
+from reconciler.plan import Action, Plan
 
 
-def guard_rail_refusals(plan: Plan, settings: Settings, allow_delete: bool) -> list[str]:
-    """Why `apply` would refuse this plan without --force (deletes: without --allow-delete)."""
-    reasons = []
+@dataclass(frozen=True)
+class Refusal:
+    reason: str
+    overridable: bool  # --force lifts it; hard deletes need --allow-delete whatever else is passed
+
+
+def guard_rail_refusals(plan: Plan, settings: Settings, allow_delete: bool) -> list[Refusal]:
+    """Why `apply` would refuse this plan. Percentages are of the active objects of a kind, and a
+    client's deactivation counts the active jobs ClickTime deactivates with it."""
+    refusals = []
     for kind in KINDS:
         header = plan.kinds.get(kind)
         if header is None:
             continue
         limits = settings.threshold(kind)
-        live = header.live
-        if live < limits.min_objects:
+        base = header.active
+        if base < limits.min_objects:
             continue
         changes = [c for c in plan.changes if c.kind is kind and c.target is None]
-        removals = sum(c.action in ("deactivate", "delete") for c in changes)
-        updates = sum(c.action == "update" for c in changes)
+        removals = sum(c.action.teardown for c in changes)
+        if kind is Kind.JOB:
+            removals += sum(c.cascade for c in plan.changes if c.kind is Kind.CLIENT and c.action is Action.DEACTIVATE)
+        updates = sum(c.action is Action.UPDATE for c in changes)
         for count, limit, verb, setting in ((removals, limits.remove_percent, "deactivates or deletes", "remove"),
                                             (updates, limits.update_percent, "updates", "update")):
-            if count > live * limit / 100:
-                reasons.append(f"{kind.section}: the plan {verb} {count} of {live} live {kind.section} "
-                               f"({100 * count / live:.0f}%), over the {limit:g}% threshold; review it and pass "
-                               f"--force, or set thresholds.{kind.section}.{setting}_percent")
-    deletes = sum(c.action == "delete" for c in plan.changes)
+            if count > base * limit / 100:
+                refusals.append(Refusal(
+                    f"{kind.section}: the plan {verb} {count} of {base} active {kind.section} "
+                    f"({100 * count / base:.0f}%), over the {limit:g}% threshold; review it and pass --force, or "
+                    f"set thresholds.{kind.section}.{setting}_percent", overridable=True))
+    deletes = sum(c.action is Action.DELETE for c in plan.changes)
     if deletes and not allow_delete:
-        reasons.append(f"the plan hard-deletes {deletes} object(s); deletes cannot be undone: pass --allow-delete")
-    return reasons
+        refusals.append(Refusal(f"the plan hard-deletes {deletes} object(s); deletes cannot be undone: pass "
+                                "--allow-delete", overridable=False))
+    return refusals

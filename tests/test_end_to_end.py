@@ -87,7 +87,7 @@ def test_apply_refuses_without_terminal_or_yes(basic_config: Path, emulator, api
     result = run("apply", basic_config)
     assert result.exit_code == 1
     assert "pass --yes" in result.stderr
-    assert [c["ShortName"] for c in api.list("Clients")] == []
+    assert [c["ShortName"] for c in api.list_all("Clients")] == []
 
 
 def test_sandbox_reset_and_show(sandbox_path: Path, basic_config: Path) -> None:

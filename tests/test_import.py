@@ -36,7 +36,7 @@ def messy_account(emulator: Emulator, api: ClickTimeClient) -> None:
     api.create("Jobs", {"Name": "Same number, other client", "JobNumber": "001", "ClientID": clients["A/B"]["ID"]})
     api.create("Jobs", {"Name": "Finished", "JobNumber": "OLD-1", "ClientID": clients["yes"]["ID"],
                         "IsActive": False, "EndDate": "2022-01-31", "StartDate": "2021-01-01"})
-    gone = next(c for c in api.list("Clients") if c["ShortName"] == "GONE")
+    gone = next(c for c in api.list_all("Clients") if c["ShortName"] == "GONE")
     api.create("Jobs", {"Name": "Under a gone client", "JobNumber": "G1", "ClientID": gone["ID"]})
     api.update("Clients", gone["ID"], {"IsActive": False})  # cascades to its job
     with emulator.lock, emulator.store.transaction():  # legacy data: a job with no client at all

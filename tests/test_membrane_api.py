@@ -15,7 +15,7 @@ from fakes import connection
 from fakes.membrane_api_server import FakeMembraneApi
 
 from reconciler.clicktime.membrane import assumptions as MA
-from reconciler.clicktime.membrane_api import mint_token
+from reconciler.clicktime.membrane.api import mint_token
 from reconciler.sandbox.emulator import Emulator
 
 TOKEN = "mbr-s3cr3t-token-value"

@@ -17,19 +17,10 @@ from conftest import plan_and_import, run, write_config
 from fakes import FAKE_CLI, FakeMembrane, connection
 
 from reconciler.clicktime.membrane import assumptions as MA
-from reconciler.clicktime.membrane_cli import (
-    MISSING,
-    CliResult,
-    CliRunner,
-    ErrorContext,
-    MembraneLoginError,
-    MembraneReauthError,
-    NotMembraneCli,
-    find_json,
-    interpret_request,
-    membrane_error,
-    scrub,
-)
+from reconciler.clicktime.membrane.cli import CliRunner
+from reconciler.clicktime.membrane.errors import ErrorContext, MembraneLoginError, MembraneReauthError, NotMembraneCli
+from reconciler.clicktime.membrane.protocol import MISSING, CliResult, find_json, interpret_request, membrane_error
+from reconciler.secrets import scrub
 from reconciler.clicktime.transport import TransportError
 from reconciler.sandbox.emulator import Emulator
 
@@ -74,7 +65,7 @@ def clients(account: Emulator) -> list[dict]:
         def close(self) -> None:
             pass
 
-    return ClickTimeClient(_Keep(account)).list("Clients")
+    return ClickTimeClient(_Keep(account)).list_all("Clients")
 
 
 # -- argv, calls, statistics --------------------------------------------------------------------

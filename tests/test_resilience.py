@@ -52,10 +52,10 @@ def assert_account_matches(path: Path, config: Path) -> None:
     try:
         client = ClickTimeClient(SandboxTransport(emulator))
         keys = {
-            "Clients": [r["ShortName"] for r in client.list("Clients")],
-            "Tasks": [r["TaskCode"] for r in client.list("Tasks")],
-            "Users": [r["Email"].lower() for r in client.list("Users")],
-            "Jobs": [(r["ClientID"], r["JobNumber"]) for r in client.list("Jobs")],
+            "Clients": [r["ShortName"] for r in client.list_all("Clients")],
+            "Tasks": [r["TaskCode"] for r in client.list_all("Tasks")],
+            "Users": [r["Email"].lower() for r in client.list_all("Users")],
+            "Jobs": [(r["ClientID"], r["JobNumber"]) for r in client.list_all("Jobs")],
         }
         for collection, values in keys.items():
             duplicates = [k for k, n in Counter(values).items() if n > 1]
@@ -65,7 +65,7 @@ def assert_account_matches(path: Path, config: Path) -> None:
         loaded = load_configuration(config)
         live = fetch_live(client, {key: {"tasks", "users"} for key in loaded.desired.objects[Kind.JOB]})
         plan = build_plan(loaded, live, "sandbox")
-        assert plan.changes == [], [c.label for c in plan.changes][:10]
+        assert plan.changes == (), [c.label for c in plan.changes][:10]
     finally:
         emulator.close()
 

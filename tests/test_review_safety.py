@@ -124,10 +124,10 @@ def test_drift_exit_code_and_yaml_patch_adopts_live(tmp_path: Path, api: ClickTi
     config = write_config(Path("config"), BASIC)
     assert run("apply", config, "--yes").exit_code == 0
     assert run("drift", config).exit_code == 0
-    acme = next(c for c in api.list("Clients") if c["ShortName"] == "ACME")
+    acme = next(c for c in api.list_all("Clients") if c["ShortName"] == "ACME")
     api.update("Clients", acme["ID"], {"Name": "Acme (renamed in UI)"})
-    job = next(j for j in api.list("Jobs") if j["JobNumber"] == "WEB-001")
-    api.unassign(job["ID"], "Tasks", next(t["ID"] for t in api.list("Tasks") if t["TaskCode"] == "DEV"))
+    job = next(j for j in api.list_all("Jobs") if j["JobNumber"] == "WEB-001")
+    api.unassign(job["ID"], "Tasks", next(t["ID"] for t in api.list_all("Tasks") if t["TaskCode"] == "DEV"))
     drift = run("drift", config)
     assert drift.exit_code == 2
     assert 'name: "Acme Corporation" -> "Acme (renamed in UI)"' not in drift.stdout  # plan direction is revert
@@ -162,12 +162,12 @@ def test_threshold_refuses_mass_deactivation_with_numbers(tmp_path: Path, sandbo
     (config / "jobs.yaml").write_text(yaml.safe_dump(jobs))
     refused = run("apply", config, "--yes")
     assert refused.exit_code == 1
-    assert ("jobs: the plan deactivates or deletes 5 of 40 live jobs (12%), over the 10% threshold; review it and "
+    assert ("jobs: the plan deactivates or deletes 5 of 40 active jobs (12%), over the 10% threshold; review it and "
             "pass --force, or set thresholds.jobs.remove_percent") in refused.stderr
-    assert all(j["IsActive"] for j in api.list("Jobs"))
+    assert all(j["IsActive"] for j in api.list_all("Jobs"))
     write_config(config, {"reconciler.yaml": "prune: {jobs: deactivate}\nthresholds: {jobs: {remove_percent: 20}}\n"})
     assert run("apply", config, "--yes").exit_code == 0
-    assert sum(not j["IsActive"] for j in api.list("Jobs")) == 5
+    assert sum(not j["IsActive"] for j in api.list_all("Jobs")) == 5
 
 
 def test_threshold_override_with_force_and_small_kinds_exempt(tmp_path: Path, sandbox_path: Path) -> None:
@@ -175,7 +175,7 @@ def test_threshold_override_with_force_and_small_kinds_exempt(tmp_path: Path, sa
     run("apply", config, "--yes")
     (config / "jobs.yaml").write_text((config / "jobs.yaml").read_text().replace("longish", "short"))
     refused = run("apply", config, "--yes")
-    assert "jobs: the plan updates 40 of 40 live jobs (100%), over the 30% threshold" in refused.stderr
+    assert "jobs: the plan updates 40 of 40 active jobs (100%), over the 30% threshold" in refused.stderr
     forced = run("apply", config, "--yes", "--force")
     assert forced.exit_code == 0 and "guard rail overridden by --force" in forced.stderr
     small = write_config(tmp_path / "small", BASIC)  # 3 live jobs: below the 10-object minimum
@@ -196,12 +196,12 @@ def test_protect_holds_back_changes_and_says_so(basic_config: Path, api: ClickTi
     text = run("plan", basic_config).stdout
     assert "protect: ACME/* (1 change(s) held back)" in text
     run("apply", basic_config, "--yes")
-    assert {j["JobNumber"]: (j["Name"], j["IsActive"]) for j in api.list("Jobs")}["WEB-002"] == ("Shop", True)
+    assert {j["JobNumber"]: (j["Name"], j["IsActive"]) for j in api.list_all("Jobs")}["WEB-002"] == ("Shop", True)
 
 
 def test_ignore_fields_are_neither_compared_nor_written(basic_config: Path, api: ClickTimeClient) -> None:
     run("apply", basic_config, "--yes")
-    acme = next(c for c in api.list("Clients") if c["ShortName"] == "ACME")
+    acme = next(c for c in api.list_all("Clients") if c["ShortName"] == "ACME")
     api.update("Clients", acme["ID"], {"Name": "Set by the billing system"})
     write_config(basic_config, {"reconciler.yaml": "ignore_fields: {clients: [name]}\n"})
     assert run("plan", basic_config, "--detailed-exitcode").exit_code == 0
@@ -210,9 +210,9 @@ def test_ignore_fields_are_neither_compared_nor_written(basic_config: Path, api:
 
 def test_impact_of_destructive_changes_is_shown(basic_config: Path, api: ClickTimeClient) -> None:
     run("apply", basic_config, "--yes")
-    jobs = {j["JobNumber"]: j["ID"] for j in api.list("Jobs")}
-    tasks = {t["TaskCode"]: t["ID"] for t in api.list("Tasks")}
-    users = {u["Email"]: u["ID"] for u in api.list("Users")}
+    jobs = {j["JobNumber"]: j["ID"] for j in api.list_all("Jobs")}
+    tasks = {t["TaskCode"]: t["ID"] for t in api.list_all("Tasks")}
+    users = {u["Email"]: u["ID"] for u in api.list_all("Users")}
     today = time.strftime("%Y-%m-%d")
     for user, hours in (("jane@example.com", 3), ("bob@example.com", 2.5)):
         api.request("POST", "/TimeEntries", body={"JobID": jobs["WEB-001"], "TaskID": tasks["DEV"],
@@ -236,7 +236,7 @@ def test_failed_create_skips_only_its_dependents(basic_config: Path, tmp_path: P
     assert "failed: + create client ACME (ClientNumber: Client ClientNumber must be unique" in result.stderr
     assert "skipped: + create job ACME/WEB-001 (needs client ACME, which was not created)" in result.stderr
     assert "skipped: + assign task DEV to job ACME/WEB-001 (needs job ACME/WEB-001" in result.stderr
-    assert {j["JobNumber"] for j in api.list("Jobs")} == {"G-1"}  # the other client's job went ahead
+    assert {j["JobNumber"] for j in api.list_all("Jobs")} == {"G-1"}  # the other client's job went ahead
 
 
 def test_lock_prevents_two_applies(basic_config: Path, sandbox_path: Path, state_dir: Path, api) -> None:
@@ -244,7 +244,7 @@ def test_lock_prevents_two_applies(basic_config: Path, sandbox_path: Path, state
         result = run("apply", basic_config, "--yes")
     assert result.exit_code == 1
     assert "another apply is running against this account from this directory (pid" in result.stderr
-    assert api.list("Clients") == []
+    assert api.list_all("Clients") == []
     assert run("apply", basic_config, "--yes").exit_code == 0
 
 

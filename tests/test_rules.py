@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import BASIC, run, write_config
 
 from reconciler.apply import Applier
-from reconciler.cli import assignments_needed
+from reconciler.engine import assignments_needed
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.clicktime.transport import Request, Response
 from reconciler.config.loader import load_configuration
@@ -64,7 +64,7 @@ def test_rename_is_an_update_not_a_recreate(basic_config: Path, sandbox_path: Pa
     run("apply", basic_config, "--yes")
     edit(basic_config, "jobs.yaml", "name: Website Redesign", "name: Website Relaunch")
     changes = plan_json(basic_config)["changes"]
-    assert changes == [{"action": "update", "kind": "job", "key": "ACME/WEB-001",
+    assert changes == [{"action": "update", "kind": "job", "key": "ACME/WEB-001", "key_parts": ["ACME", "WEB-001"],
                         "fields": {"name": {"old": "Website Redesign", "new": "Website Relaunch"}}}]
 
 
@@ -121,7 +121,7 @@ def test_client_deactivation_cascades_and_is_shown(basic_config: Path, api: Clic
     assert change["notes"] == ["also deactivates its 2 active job(s): ACME/WEB-001, ACME/WEB-002",
                                "impact: 0 h logged in the last 90 days by 0 people; 2 active job(s)"]
     assert run("apply", basic_config, "--yes").exit_code == 0
-    jobs = {j["JobNumber"]: j["IsActive"] for j in api.list("Jobs")}
+    jobs = {j["JobNumber"]: j["IsActive"] for j in api.list_all("Jobs")}
     assert jobs == {"WEB-001": False, "WEB-002": False, "G-1": True}
     assert run("plan", basic_config, "--detailed-exitcode").exit_code == 0
 
@@ -137,7 +137,7 @@ def test_reactivating_a_client_leaves_its_jobs_inactive(basic_config: Path, api:
     assert plan["changes"][0]["notes"] == [
         "its 1 inactive job(s) stay inactive (ClickTime does not reactivate them): ACME/WEB-001"]
     run("apply", basic_config, "--yes")
-    jobs = {j["JobNumber"]: j["IsActive"] for j in api.list("Jobs")}
+    jobs = {j["JobNumber"]: j["IsActive"] for j in api.list_all("Jobs")}
     assert jobs == {"WEB-001": False, "WEB-002": True, "G-1": True}
 
 
@@ -159,7 +159,7 @@ def test_default_tasks_are_never_pruned(tmp_path: Path, sandbox_path: Path) -> N
     (config / "tasks.yaml").write_text("tasks:\n  DEV: {name: Development}\n")
     plan = plan_json(config)
     assert [(c["action"], c["key"]) for c in plan["changes"]] == [("deactivate", "OLD")]
-    assert plan["policy"]["tasks"] == {"prune": "deactivate", "live": 11, "left_alone": 9, "protect": [],
+    assert plan["policy"]["tasks"] == {"prune": "deactivate", "live": 11, "active": 11, "left_alone": 9, "protect": [],
                                        "protected_skipped": 0, "ignore_fields": []}
     header = run("plan", config).stdout
     assert "tasks    prune: deactivate live: 11     left alone: 9" in header
@@ -169,15 +169,15 @@ def test_account_owner_is_never_pruned(tmp_path: Path, sandbox_path: Path) -> No
     config = write_config(tmp_path / "c", {"reconciler.yaml": "prune: {users: deactivate}\n",
                                            "users.yaml": "users:\n  a@example.com: {name: A}\n"})
     assert plan_json(config)["changes"] == [
-        {"action": "create", "kind": "user", "key": "a@example.com", "fields": {"name": {"old": None, "new": "A"}}}]
+        {"action": "create", "kind": "user", "key": "a@example.com", "key_parts": ["a@example.com"], "fields": {"name": {"old": None, "new": "A"}}}]
 
 
 def test_tombstone_deletes_and_history_refusal_names_object(basic_config: Path, api: ClickTimeClient,
                                                            emulator: Emulator) -> None:
     run("apply", basic_config, "--yes")
-    jobs = {j["JobNumber"]: j["ID"] for j in api.list("Jobs")}
-    tasks = {t["TaskCode"]: t["ID"] for t in api.list("Tasks")}
-    users = {u["Email"]: u["ID"] for u in api.list("Users")}
+    jobs = {j["JobNumber"]: j["ID"] for j in api.list_all("Jobs")}
+    tasks = {t["TaskCode"]: t["ID"] for t in api.list_all("Tasks")}
+    users = {u["Email"]: u["ID"] for u in api.list_all("Users")}
     api.request("POST", "/TimeEntries", body={"JobID": jobs["WEB-001"], "TaskID": tasks["DEV"],
                                               "UserID": users["jane@example.com"], "Hours": 2})
     edit(basic_config, "jobs.yaml", "WEB-002: {name: Shop}", "WEB-002: {absent: true}")
@@ -185,7 +185,7 @@ def test_tombstone_deletes_and_history_refusal_names_object(basic_config: Path, 
     plan = plan_json(basic_config)
     assert [(c["action"], c["key"]) for c in plan["changes"]] == [("delete", "ACME/WEB-002")]
     assert run("apply", basic_config, "--yes", "--allow-delete").exit_code == 0
-    assert "WEB-002" not in {j["JobNumber"] for j in api.list("Jobs")}
+    assert "WEB-002" not in {j["JobNumber"] for j in api.list_all("Jobs")}
 
     edit(basic_config, "tasks.yaml", "DESIGN: {name: Design}", "DESIGN: {name: Design}\n  BUILD: {name: Build}")
     edit(basic_config, "jobs.yaml", """    WEB-001:
@@ -243,7 +243,7 @@ def test_create_needs_a_name(tmp_path: Path, sandbox_path: Path) -> None:
 
 def test_field_left_out_is_not_managed(basic_config: Path, api: ClickTimeClient) -> None:
     run("apply", basic_config, "--yes")
-    acme = next(c for c in api.list("Clients") if c["ShortName"] == "ACME")
+    acme = next(c for c in api.list_all("Clients") if c["ShortName"] == "ACME")
     api.update("Clients", acme["ID"], {"Notes": "edited in the UI"})
     assert run("plan", basic_config, "--detailed-exitcode").exit_code == 0
 
@@ -260,17 +260,17 @@ def test_saved_plan_applies_exactly_and_refuses_after_drift(basic_config: Path, 
     edit(basic_config, "clients.yaml", "name: Acme Corporation", "name: Acme Corp")
     planfile = tmp_path / "plan.json"
     assert run("plan", basic_config, "--out", planfile).exit_code == 0
-    acme = next(c for c in api.list("Clients") if c["ShortName"] == "ACME")
+    acme = next(c for c in api.list_all("Clients") if c["ShortName"] == "ACME")
     api.update("Clients", acme["ID"], {"Notes": "changed by someone else"})
     refused = run("apply", basic_config, "--plan", planfile, "--yes")
     assert refused.exit_code == 1
     assert "the account changed since the plan was made; these objects differ: client:ACME" in refused.stderr
-    assert next(c for c in api.list("Clients") if c["ShortName"] == "ACME")["Name"] == "Acme Corporation"
+    assert next(c for c in api.list_all("Clients") if c["ShortName"] == "ACME")["Name"] == "Acme Corporation"
 
     assert run("plan", basic_config, "--out", planfile).exit_code == 0
     # an unrelated change does not invalidate the plan
-    globex = next(c for c in api.list("Clients") if c["ShortName"] == "GLOBEX")
+    globex = next(c for c in api.list_all("Clients") if c["ShortName"] == "GLOBEX")
     api.update("Clients", globex["ID"], {"Notes": "unrelated"})
     applied = run("apply", basic_config, "--plan", planfile, "--yes")
     assert applied.exit_code == 0, applied.stderr
-    assert next(c for c in api.list("Clients") if c["ShortName"] == "ACME")["Name"] == "Acme Corp"
+    assert next(c for c in api.list_all("Clients") if c["ShortName"] == "ACME")["Name"] == "Acme Corp"

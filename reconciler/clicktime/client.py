@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +20,19 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from reconciler.clicktime import assumptions
 from reconciler.clicktime.ratelimit import RateLimiter
 from reconciler.clicktime.transport import Request, Response, Transport, TransportError
-from reconciler.errors import ApiError, BackendError, IncompleteFetchError
+from reconciler.errors import ApiError, BackendError, IncompleteFetchError, MalformedAnswer, RequestFailed
+from reconciler.secrets import scrub
 
 IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
-# List filters that find one record by its natural key (exact match assumed: see assumptions).
-NATURAL_KEY_FILTERS = {"Clients": ("ShortName",), "Tasks": ("TaskCode",), "Users": ("Email",),
-                       "Jobs": ("ClientID", "JobNumber"), "Divisions": ("Name",), "EmploymentTypes": ("Name",)}
+# Each collection's natural key, as API fields: the one table the live reader, the create look-up
+# and the emulator's labels read. A job's client is its ClientID (the client's ShortName above it).
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "Clients": ("ShortName",), "Tasks": ("TaskCode",), "Users": ("Email",), "Jobs": ("ClientID", "JobNumber"),
+    "Divisions": ("Name",), "EmploymentTypes": ("Name",),
+}
+# Statuses that say "refused as invalid or duplicate": which one ClickTime uses is undocumented.
+REFUSED_STATUSES = frozenset({400, 409, 422})
 
 
 def error_messages(body: Any) -> list[str]:
@@ -60,6 +66,8 @@ class RetryPolicy:
     attempts: int = 8
     base_delay: float = 0.2
     max_delay: float = 30.0
+    # Before a POST whose outcome is unknown is repeated, its object is looked for after each pause.
+    settle_pauses: tuple[float, ...] = (0.0, 1.0)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -76,13 +84,22 @@ def _retry_after(response: Response) -> float | None:
         return None
 
 
+DEFAULT_CONCURRENCY = 4
+
+
 class ClickTimeClient:
+    """`concurrency` is the most requests in flight at once, whoever sends them: every request
+    passes one semaphore, so nested pools (kinds, pages, assignment lists) never exceed it."""
+
     def __init__(self, transport: Transport, page_size: int = assumptions.REQUESTED_PAGE_SIZE,
-                 rate_limit: float | None = None, concurrency: int = 4, retry: RetryPolicy | None = None) -> None:
+                 rate_limit: float | None = None, concurrency: int = DEFAULT_CONCURRENCY,
+                 retry: RetryPolicy | None = None, backend: str = "ClickTime") -> None:
         self.transport = transport
+        self.backend = backend
         self.page_size = page_size
         self.limiter = RateLimiter(rate_limit)
         self.concurrency = max(1, concurrency)
+        self._in_flight = threading.BoundedSemaphore(self.concurrency)
         self.retry = retry or RetryPolicy()
         self._lock = threading.Lock()
         self.calls = 0
@@ -111,12 +128,13 @@ class ClickTimeClient:
             self.limiter.acquire()
             self._count(retried=tries > 1)
             try:
-                response = self.transport.send(request)
+                with self._in_flight:
+                    response = self.transport.send(request)
             except TransportError as error:
                 if error.sent and method not in IDEMPOTENT:
-                    raise OutcomeUnknown(f"{method} {path}: {error}") from None
+                    raise OutcomeUnknown(f"{method} {path}: {scrub(str(error))}") from None
                 ambiguous = ambiguous or error.sent
-                raise _Retry(str(error))
+                raise _Retry(scrub(str(error))) from None
             if response.status == 429:
                 retry_after = _retry_after(response)
                 if retry_after:
@@ -129,7 +147,7 @@ class ClickTimeClient:
                 raise _Retry(f"HTTP {response.status}")
             if method == "DELETE" and ambiguous and response.status == 404:
                 return None  # an earlier attempt did delete it
-            messages = error_messages(response.body)
+            messages = [scrub(m) for m in error_messages(response.body)]
             if not 200 <= response.status < 300 or messages:
                 raise ApiError(response.status, method, path, messages)
             return response.body
@@ -138,7 +156,7 @@ class ClickTimeClient:
             return attempt()
         except _Retry as error:
             if self.retry.attempts <= 1:
-                raise ApiError(0, method, path, [f"gave up after 1 attempt: {error}"]) from None
+                raise RequestFailed(method, path, f"gave up after 1 attempt: {error}") from None
             time.sleep(self.retry.delay(1, error.retry_after))
         attempts = Retrying(
             stop=stop_after_attempt(self.retry.attempts - 1),
@@ -150,83 +168,154 @@ class ClickTimeClient:
         try:
             return attempts(attempt)
         except _Retry as error:
-            raise ApiError(0, method, path, [f"gave up after {self.retry.attempts} attempts: {error}"]) from None
+            raise RequestFailed(method, path, f"gave up after {self.retry.attempts} attempts: {error}") from None
 
     # -- lists ---------------------------------------------------------------------------
-    def list(self, collection: str, filters: Iterable[tuple[str, str]] = (),
-             include_inactive: bool = True) -> list[dict[str, Any]]:
-        """Every record of a collection, active and inactive, de-duplicated by ID.
+    def list_all(self, collection: str, filters: Iterable[tuple[str, str]] = (),
+                 include_inactive: bool = True) -> list[dict[str, Any]]:
+        """Every record of a collection, de-duplicated by ID; active and inactive ones unless
+        `include_inactive` is False or the filters name IsActive.
 
-        The first page tells the total and the page size the server grants; the remaining pages
-        are read concurrently. A result shorter than page.count is an error, never a smaller
-        account."""
+        Active and inactive records are read with separate requests: a repeated query key
+        (IsActive=true&IsActive=false) does not survive every transport."""
         query = [*filters]
-        if include_inactive and not any(name == "IsActive" for name, _ in query):
-            query += [("IsActive", "true"), ("IsActive", "false")]
+        if any(name == "IsActive" for name, _ in query):
+            return self.list_pages(collection, query)
+        if not include_inactive:
+            return self.list_pages(collection, [*query, ("IsActive", "true")])
+        records = {r["ID"]: r for r in self.list_pages(collection, [*query, ("IsActive", "true")])}
+        for record in self.list_pages(collection, [*query, ("IsActive", "false")]):
+            records.setdefault(record["ID"], record)
+        return list(records.values())
+
+    def list_pages(self, collection: str, query: list[tuple[str, str]], keyed: bool = True) -> list[dict[str, Any]]:
+        """One filtered list, every page. The first page tells the total and the page size the
+        server grants; the rest are read concurrently. A result shorter than page.count is an
+        error, never a smaller account; so is an answer outside ClickTime's envelope. `keyed`:
+        records carry an ID (report rows do not)."""
+        path = f"/{collection}"
 
         def page(offset: int, limit: int) -> dict[str, Any]:
-            return self.request("GET", f"/{collection}", [*query, ("limit", str(limit)), ("offset", str(offset))])
+            body = self.request("GET", path, [*query, ("limit", str(limit)), ("offset", str(offset))])
+            return self._check_page(path, body, keyed)
 
         first = page(0, self.page_size)
         pages = [first]
         info = first.get("page") or {}
-        count = info.get("count")
-        limit = int(info.get("limit") or len(first.get("data") or []) or self.page_size)
-        if count is not None and first.get("data"):
-            offsets = list(range(limit, int(count), limit))
+        count = self._page_count(path, first, info.get("count"))
+        limit = self._page_limit(path, info.get("limit"), len(first["data"]))
+        if count is not None and first["data"]:
+            offsets = list(range(limit, count, limit))
             if len(offsets) + 1 > assumptions.MAX_PAGES:
-                raise ApiError(0, "GET", f"/{collection}", [f"more than {assumptions.MAX_PAGES} pages"])
+                raise MalformedAnswer(self.backend, "GET", path, f"page.count {count} needs more than "
+                                      f"{assumptions.MAX_PAGES} pages of {limit}", first)
             with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(offsets)))) as pool:
                 pages += list(pool.map(lambda o: page(o, limit), offsets))
         elif count is None:
-            pages += self._pages_without_count(page, first, limit)
+            pages += self._pages_without_count(path, page, first, limit)
+        if not keyed:
+            return [row for body in pages for row in body["data"]]
         records: dict[str, dict[str, Any]] = {}
         for body in pages:
-            for record in body.get("data") or []:
+            for record in body["data"]:
                 records.setdefault(record["ID"], record)
-        if count is not None and len(records) < count:
-            raise IncompleteFetchError(0, "GET", f"/{collection}", [
-                f"incomplete list: page.count says {count} records, {len(records)} arrived"])
+        if count is not None and len(records) != count:
+            raise IncompleteFetchError(self.backend, "GET", path, f"page.count says {count} records, "
+                                       f"{len(records)} arrived")
         return list(records.values())
 
-    @staticmethod
-    def _pages_without_count(page: Any, first: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    def _check_page(self, path: str, body: Any, keyed: bool = True) -> dict[str, Any]:
+        """ClickTime's list envelope: {"data": [records with an ID], "page": {...}}; anything else is an error."""
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise MalformedAnswer(self.backend, "GET", path, "a list answer without a `data` array", body)
+        if not all(isinstance(r, dict) and (not keyed or (isinstance(r.get("ID"), str) and r["ID"]))
+                   for r in body["data"]):
+            raise MalformedAnswer(self.backend, "GET", path, "a record without an ID", body)
+        if body.get("page") is not None and not isinstance(body["page"], dict):
+            raise MalformedAnswer(self.backend, "GET", path, "`page` is not an object", body)
+        return body
+
+    def _page_count(self, path: str, body: dict[str, Any], value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise MalformedAnswer(self.backend, "GET", path, f"page.count is {value!r}, not a count", body)
+        if value > assumptions.MAX_PAGES * max(self.page_size, 1):
+            raise MalformedAnswer(self.backend, "GET", path, f"page.count {value} is beyond any real account", body)
+        return value
+
+    def _page_limit(self, path: str, value: Any, first_page: int) -> int:
+        if value is None:
+            return first_page or self.page_size
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise MalformedAnswer(self.backend, "GET", path, f"page.limit is {value!r}, not a page size", None)
+        return value
+
+    def _pages_without_count(self, path: str, page: Callable[[int, int], dict[str, Any]], first: dict[str, Any],
+                             limit: int) -> list[dict[str, Any]]:
         """Sequential paging for a server that sends no page.count: follow links.next / data."""
         pages, body, offset = [], first, 0
         for _ in range(assumptions.MAX_PAGES):
             links = (body.get("page") or {}).get("links") or {}
-            if not body.get("data") or ("next" in links and not links["next"]):
+            if not body["data"] or len(body["data"]) < limit or ("next" in links and not links["next"]):
                 return pages
             offset += limit
             body = page(offset, limit)
             pages.append(body)
-        raise ApiError(0, "GET", "list", [f"more than {assumptions.MAX_PAGES} pages"])
+        raise MalformedAnswer(self.backend, "GET", path, f"more than {assumptions.MAX_PAGES} pages", None)
 
     # -- objects -------------------------------------------------------------------------
     def company(self) -> dict[str, Any]:
-        return self.request("GET", "/Company")["data"]
+        return self.get_object("/Company")
 
     def me(self) -> dict[str, Any]:
-        return self.request("GET", "/Me")["data"]
+        return self.get_object("/Me")
+
+    def get_object(self, path: str, query: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+        """A single-object answer: {"data": {...}}; anything else is an error naming the backend."""
+        body = self.request("GET", path, query)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise MalformedAnswer(self.backend, "GET", path, "an answer without a `data` object", body)
+        return data
 
     def create(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST, and when the outcome is unknown, look the object up by its natural key before
-        trying again, so that a create is never duplicated."""
-        lookup = [(name, str(body.get(name))) for name in NATURAL_KEY_FILTERS[collection]]
+        """POST once. When its outcome is unknown (a timeout, a 5xx), it is never sent again
+        blindly: the object is looked up by its natural key, and looked up again after a pause
+        (a slow server may apply the first POST late). Only when it is still absent after that is
+        the POST repeated. A refusal after an unknown outcome may be the first attempt's object
+        colliding with the second: the look-up settles that too."""
         uncertain = False
         for _ in range(self.retry.attempts):
             try:
-                return self.request("POST", f"/{collection}", body=body)["data"]
+                return dict(self.request("POST", f"/{collection}", body=body)["data"])
             except OutcomeUnknown:
                 uncertain = True
             except ApiError as error:
-                # A late-arriving earlier attempt can make this one collide with itself.
-                if not (uncertain and error.status == 400):
+                if not (uncertain and error.status in REFUSED_STATUSES):
                     raise
-            found = self.list(collection, lookup)
-            if found:
-                return found[0]
-        raise OutcomeUnknown(f"POST /{collection}: outcome still unknown after {self.retry.attempts} attempts")
+            found = self._find_created(collection, body)
+            if found is not None:
+                return found
+        raise OutcomeUnknown(f"POST /{collection}: outcome still unknown after {self.retry.attempts} attempts; "
+                             "the next plan shows whether it was created")
+
+    def _find_created(self, collection: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        lookup = [(name, str(body.get(name))) for name in NATURAL_KEYS[collection]]
+        for pause in self.retry.settle_pauses:
+            time.sleep(pause)
+            for record in self.list_all(collection, lookup):
+                if all(str(record.get(name, "")).casefold() == value.casefold() for name, value in lookup):
+                    return record
+        return None
+
+    def get_record(self, collection: str, record_id: str) -> dict[str, Any]:
+        path = f"/{collection}/{record_id}"
+        body = self.request("GET", path)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or data.get("ID") != record_id:
+            raise MalformedAnswer(self.backend, "GET", path, "not the record asked for", body)
+        return data
 
     def update(self, collection: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("PATCH", f"/{collection}/{record_id}", body=body)["data"]
@@ -235,9 +324,16 @@ class ClickTimeClient:
         self.request("DELETE", f"/{collection}/{record_id}")
 
     def assigned_ids(self, job_id: str, sub: str) -> list[str]:
-        data = self.request("GET", f"/Jobs/{job_id}/{sub}")["data"] or []
+        path = f"/Jobs/{job_id}/{sub}"
+        body = self.request("GET", path)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise MalformedAnswer(self.backend, "GET", path, "an assignment answer without a `data` array", body)
         # Some configurations return objects instead of bare ID strings: accept both.
-        return [item["ID"] if isinstance(item, dict) else item for item in data]
+        ids = [item.get("ID") if isinstance(item, dict) else item for item in data]
+        if not all(isinstance(i, str) and i for i in ids):
+            raise MalformedAnswer(self.backend, "GET", path, "an assignment list entry without an ID", body)
+        return [str(i) for i in ids]
 
     def assign(self, job_id: str, sub: str, target_id: str) -> None:
         uncertain = False
@@ -248,7 +344,7 @@ class ClickTimeClient:
             except OutcomeUnknown:
                 uncertain = True
             except ApiError as error:
-                if not (uncertain and error.status == 400):
+                if not (uncertain and error.status in REFUSED_STATUSES):
                     raise
             if target_id in self.assigned_ids(job_id, sub):
                 return

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from reconciler.clicktime.transport import Request, Response, TransportError
+from reconciler.secrets import register_secret
 
 DEFAULT_API_URL = "https://api.clicktime.com/v2"
 
@@ -71,6 +72,7 @@ def secret_from_env(variable: str, file_variable: str) -> str | None:
             value = Path(path).read_text(encoding="utf-8").strip().splitlines()[0].strip()
         except (OSError, IndexError):
             raise ValueError(f"cannot read a token from {file_variable} ({path})") from None
+    register_secret(value)
     return value or None
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.config.desired import Configuration, Reference
 from reconciler.config.schema import check_document
 from reconciler.config.settings import SETTINGS_FILE, Settings, Threshold
 from reconciler.config.yamlfile import LocatedDocument, read_yaml_file
@@ -38,34 +39,6 @@ def _is_date(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return len(value) == 10
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A reference to an object the configuration does not declare: it must exist live."""
-
-    kind: Kind
-    key: Key
-    locate: Callable[[], Location]  # looked up only when a message needs it
-    by: str  # what refers to it, for messages
-
-    @property
-    def where(self) -> Location:
-        return self.locate()
-
-    def problem(self) -> Problem:
-        return Problem(self.where, f"{self.by} refers to {self.kind.value} '{format_key(self.key)}', "
-                                   f"which is declared nowhere")
-
-
-@dataclass
-class Configuration:
-    root: Path
-    settings: Settings
-    desired: DesiredState
-    dangling: list[Reference]
-    checksum: str
-    files: list[str]
 
 
 def discover(root: Path) -> list[Path]:

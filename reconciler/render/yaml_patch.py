@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.config.loader import Configuration
+from reconciler.config.desired import Configuration
 from reconciler.config.yamlfile import LocatedDocument, load_yaml
 from reconciler.model import Key, Kind, LiveState, format_key, normalise_email
 from reconciler.plan import Plan

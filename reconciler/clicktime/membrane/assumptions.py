@@ -257,6 +257,10 @@ JWT_CLAIMS = _assume(
     "JWT_CLAIMS", ("workspaceKey", "tenantKey", "iss", "id", "exp"), "C",
     "HS256 signed with the workspace secret. Docs payload {workspaceKey, tenantKey?, exp}; the SDK mints "
     "{id: tenantKey, iss: workspaceKey, exp}. We send the union; that the server accepts the union is I.")
+REQUEST_TIME_LIMIT = _assume(
+    "REQUEST_TIME_LIMIT", 60.0, "C",
+    "Membrane's documents: a request may take up to 60 seconds; connectors retry upstream 429s with "
+    "backoff until then. Clients wait longer than this, or a slow answer becomes an unknown outcome.")
 JWT_LIFETIME = _assume("JWT_LIFETIME", 3600, "C", "The SDK mints tokens valid for an hour (exp = now + 3600).")
 UPSTREAM_429 = _assume(
     "UPSTREAM_429", "raw 429 with ClickTime's body and Retry-After", "I",

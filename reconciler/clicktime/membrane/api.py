@@ -24,32 +24,19 @@ import json
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
-from reconciler.clicktime.client import ClickTimeClient
 from reconciler.clicktime.http import secret_from_env, transport_errors
 from reconciler.clicktime.membrane import assumptions as MA
-from reconciler.clicktime.membrane_cli import (
-    ErrorContext,
-    MembraneError,
-    MembraneLoginError,
-    choose_connection,
-    connection_checks,
-    connection_items,
-    membrane_error,
-    outcome_from_error,
-    path_prefix,
-    query_forwarding_check,
-    upstream_response,
-)
+from reconciler.clicktime.membrane.cli import path_prefix
+from reconciler.clicktime.membrane.connections import choose_connection, connection_items
+from reconciler.clicktime.membrane.errors import ErrorContext, MembraneError, MembraneLoginError
+from reconciler.clicktime.membrane.protocol import membrane_error, outcome_from_error, upstream_response
 from reconciler.clicktime.transport import Request, Response, TransportError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from reconciler.backends import BackendOptions
-    from reconciler.doctor import Check
+from reconciler.secrets import register_secret
 
 CREDENTIALS_HINT = ("set MEMBRANE_TOKEN (or MEMBRANE_TOKEN_FILE) to a Membrane API token, or MEMBRANE_WORKSPACE_KEY, "
                     "MEMBRANE_WORKSPACE_SECRET and MEMBRANE_TENANT_KEY (Membrane console > workspace settings; on a "
@@ -102,6 +89,7 @@ class TokenSource:
         with self._lock:
             if self._token is None or time.time() > self._expires - 300:
                 self._token = mint_token(*self._workspace)
+                register_secret(self._token)
                 self._expires = time.time() + MA.JWT_LIFETIME
             return self._token
 
@@ -114,15 +102,27 @@ def token_source() -> TokenSource:
     if token:
         return TokenSource(token=token)
     key, secret = (os.environ.get(name, "").strip() for name in MA.WORKSPACE_ENV)
+    register_secret(secret)
     if key and secret:
-        return TokenSource(workspace=(key, secret, os.environ.get(MA.TENANT_ENV, "").strip() or None))
+        tenant = os.environ.get(MA.TENANT_ENV, "").strip()
+        if not tenant:  # a token without a tenant identifies no tenant: every connection lookup would fail
+            raise MembraneLoginError(f"{MA.TENANT_ENV} is not set: a token minted without a tenant key "
+                                     "identifies no tenant, so it reaches no connection",
+                                     f"set {MA.TENANT_ENV} to the tenant that owns the ClickTime connection")
+        return TokenSource(workspace=(key, secret, tenant))
     raise MembraneLoginError("the membrane-api backend needs Membrane credentials", CREDENTIALS_HINT)
 
 
-def api_url(options: BackendOptions) -> str:
-    url = (os.environ.get("MEMBRANE_API_URL") or options.membrane.get("api_url") or os.environ.get("MEMBRANE_API_URI")
-           or MA.DEFAULT_API_URL)
-    return str(url).strip().rstrip("/")
+def api_url(configured: str | None) -> str:
+    """Membrane's API root: MEMBRANE_API_URL (`configured`), else Membrane's own. The token goes
+    there, so it must be https, or http on this machine's loopback (a local stand-in)."""
+    url = (configured or MA.DEFAULT_API_URL).strip().rstrip("/")
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise MembraneError(f"MEMBRANE_API_URL must be an https URL (or http on loopback), not {url!r}",
+                            f"unset it to use {MA.DEFAULT_API_URL}")
+    return url
 
 
 class MembraneApi:
@@ -212,6 +212,7 @@ class MembraneApiTransport:
         self.base = MA.PROXY_PATH.format(connection=quote(connection_id, safe=""), path="")
         self.context = ErrorContext(connection_id, login_fix=api.login_fix,
                                     connections_hint="GET /connections lists them")
+        self.setup_calls = 0  # calls made before the first request (finding the connection)
 
     def __repr__(self) -> str:
         return f"MembraneApiTransport({self.api.base_url!r}, {self.connection_id!r})"
@@ -229,50 +230,16 @@ class MembraneApiTransport:
         self.api.close()
 
 
-def open_api(options: BackendOptions) -> MembraneApi:
-    return MembraneApi(api_url(options), token_source(), timeout=options.timeout,
-                       max_connections=max(4, options.concurrency * 2))
-
-
-def open_membrane_api(options: BackendOptions) -> ClickTimeClient:
-    """The `membrane-api` backend: the ClickTime client over Membrane's proxy endpoint."""
-    from reconciler.clicktime.membrane_cli import configured_connection
-
-    api = open_api(options)
+def open_api_transport(configured_url: str | None, connection: str | None, timeout: float,
+                       max_connections: int) -> MembraneApiTransport:
+    """Membrane's proxy as a transport, on `connection` or else the one ready ClickTime connection."""
+    api = MembraneApi(api_url(configured_url), token_source(), timeout=timeout, max_connections=max_connections)
     try:
-        connection_id, _ = configured_connection(options)
-        if connection_id is None:
-            connection_id = str(choose_connection(api.connections(), CONNECT_HINT)["id"])
+        if connection is None:
+            connection = str(choose_connection(api.connections(), CONNECT_HINT)["id"])
     except BaseException:
         api.close()
         raise
-    client = ClickTimeClient(MembraneApiTransport(api, connection_id, path_prefix()),
-                             rate_limit=options.rate_limit, concurrency=options.concurrency)
-    client.calls += api.calls  # the statistics count the connection lookup too
-    return client
-
-
-def preflight(options: BackendOptions) -> list[Check]:
-    """Credentials, the API's answer, the connection's state, and that lists reach ClickTime whole."""
-    from reconciler.doctor import Check
-
-    try:
-        tokens = token_source()
-    except MembraneError as error:
-        return [Check("Membrane credentials", False, error.detail, error.fix)]
-    checks = [Check("Membrane credentials", True, tokens.description)]
-    api = MembraneApi(api_url(options), tokens, timeout=options.timeout)
-    try:
-        try:
-            connections = api.connections()
-        except MembraneError as error:
-            name = "Membrane login" if isinstance(error, MembraneLoginError) else "Membrane API"
-            return checks + [Check(name, False, error.detail, error.fix)]
-        checks.append(Check("Membrane API", True, f"{api.base_url}: {len(connections)} connection(s) visible"))
-        found, connection_id = connection_checks(connections, options, CONNECT_HINT)
-        checks += found
-        if connection_id is not None:
-            checks.append(query_forwarding_check(MembraneApiTransport(api, connection_id, path_prefix())))
-        return checks
-    finally:
-        api.close()
+    transport = MembraneApiTransport(api, connection, path_prefix())
+    transport.setup_calls = api.calls
+    return transport

@@ -1,0 +1,270 @@
+"""The pipeline behind every command, without click: resolve options, read the account, plan,
+check guard rails, apply under the lock with a journal, resume.
+
+Options follow one rule, written once in `resolve_options`: a flag wins over an environment
+variable, which wins over reconciler.yaml, which wins over the default. Settings that send
+credentials somewhere or run a program (MEMBRANE_BIN, MEMBRANE_API_URL, CLICKTIME_API_URL) come
+only from the environment: reconciler.yaml arrives in pull requests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.apply import Applier, EventSink
+from reconciler.backends import DEFAULT_SANDBOX, BackendOptions, check_backend_name, default_timeout, open_client
+from reconciler.clicktime.client import DEFAULT_CONCURRENCY, ClickTimeClient
+from reconciler.clicktime.http import DEFAULT_API_URL
+from reconciler.config.desired import Configuration
+from reconciler.config.settings import Settings
+from reconciler.diff import build_plan
+from reconciler.errors import ApplyOutcome, PlanRefused, ReconcilerError
+from reconciler.impact import annotate_impact
+from reconciler.journal import Journal, JournalState, abandon_unfinished, latest_unfinished, state_dir
+from reconciler.live import CORE_KINDS, fetch_live, fetch_touched
+from reconciler.lock import ApplyLock
+from reconciler.model import Key, Kind, LiveState
+from reconciler.plan import Plan
+from reconciler.planfile import check_against_live, load_plan
+from reconciler.safety import guard_rail_refusals
+
+
+@dataclass(frozen=True)
+class OptionRule:
+    """Where one option may come from, in order of precedence after its flag."""
+
+    env: tuple[str, ...] = ()
+    setting: tuple[str, str] | None = None  # (section, key) of reconciler.yaml; ("", "backend") for top level
+    default: object = None
+
+
+OPTION_RULES: dict[str, OptionRule] = {
+    "backend": OptionRule(("RECONCILER_BACKEND",), ("", "backend"), "sandbox"),
+    "sandbox": OptionRule(("RECONCILER_SANDBOX",), None, str(DEFAULT_SANDBOX)),
+    "timeout": OptionRule((), ("api", "timeout"), None),  # None: the backend's default
+    "concurrency": OptionRule((), ("api", "concurrency"), DEFAULT_CONCURRENCY),
+    "rate_limit": OptionRule((), ("api", "rate_limit"), None),
+    "connection": OptionRule(("MEMBRANE_CONNECTION_ID",), ("membrane", "connection"), None),
+    "membrane_bin": OptionRule(("MEMBRANE_BIN",)),
+    "membrane_api_url": OptionRule(("MEMBRANE_API_URL", "MEMBRANE_API_URI")),
+    "clicktime_api_url": OptionRule(("CLICKTIME_API_URL",), None, DEFAULT_API_URL),
+}
+FLAG_NAMES = {"connection": "--connection", "backend": "--backend", "sandbox": "--sandbox", "timeout": "--timeout",
+              "concurrency": "--concurrency", "rate_limit": "--rate-limit"}
+
+
+def resolve(name: str, flags: Mapping[str, Any], settings: Settings,
+            environ: Mapping[str, str]) -> tuple[Any, str]:
+    """(value, where it came from) for one option: flag > environment > settings file > default."""
+    rule = OPTION_RULES[name]
+    if flags.get(name) is not None:
+        return flags[name], FLAG_NAMES.get(name, name)
+    for variable in rule.env:
+        if environ.get(variable, "").strip():
+            return environ[variable].strip(), variable
+    if rule.setting is not None:
+        section, key = rule.setting
+        table: Mapping[str, Any] = {"backend": settings.backend} if not section else getattr(settings, section)
+        if table.get(key) is not None:
+            return table[key], f"reconciler.yaml {section + '.' if section else ''}{key}"
+    return rule.default, "default"
+
+
+def resolve_options(flags: Mapping[str, Any], settings: Settings | None = None,
+                    environ: Mapping[str, str] | None = None) -> BackendOptions:
+    settings = settings or Settings()
+    environ = os.environ if environ is None else environ
+
+    def value(name: str) -> Any:
+        return resolve(name, flags, settings, environ)[0]
+
+    backend = check_backend_name(str(value("backend")))
+    timeout = value("timeout")
+    connection, connection_source = resolve("connection", flags, settings, environ)
+    return BackendOptions(
+        backend=backend, sandbox_path=Path(str(value("sandbox"))),
+        rate_limit=_positive("rate limit", value("rate_limit"), allow_none=True),
+        concurrency=int(_positive("concurrency", value("concurrency")) or DEFAULT_CONCURRENCY),
+        timeout=float(_positive("timeout", timeout if timeout is not None else default_timeout(backend)) or 0),
+        connection=str(connection) if connection else None, connection_source=connection_source,
+        membrane_bin=value("membrane_bin"), membrane_api_url=value("membrane_api_url"),
+        clicktime_api_url=str(value("clicktime_api_url")),
+    )
+
+
+def _positive(name: str, raw: Any, allow_none: bool = False) -> float | None:
+    if raw is None and allow_none:
+        return None
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise ReconcilerError(f"{name}: {raw!r} is not a number") from None
+    if not (0 < number < float("inf")):
+        raise ReconcilerError(f"{name}: {raw!r} must be a positive, finite number")
+    return number
+
+
+@contextmanager
+def session(options: BackendOptions) -> Iterator[ClickTimeClient]:
+    """The ClickTime client for the chosen backend, closed on the way out."""
+    client = open_client(options)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# -- reading and planning ----------------------------------------------------------------------
+def kinds_needed(config: Configuration) -> set[Kind]:
+    """The four core kinds, plus divisions and employment types when the configuration uses them
+    (reading them needs a ClickTime module some accounts lack)."""
+    kinds = set(CORE_KINDS)
+    users = config.desired.objects[Kind.USER].values()
+    for optional, field in ((Kind.DIVISION, "division"), (Kind.EMPLOYMENT_TYPE, "employment_type")):
+        if config.desired.objects[optional] or any(field in u.fields for u in users):
+            kinds.add(optional)
+    return kinds
+
+
+def assignments_needed(config: Configuration) -> dict[Key, set[str]]:
+    return {key: set(job.assignments) for key, job in config.desired.objects[Kind.JOB].items()
+            if job.assignments and not job.absent}
+
+
+def read_and_plan(config: Configuration, client: ClickTimeClient, backend: str,
+                  today: dt.date | None = None) -> tuple[Plan, LiveState]:
+    """Read the account and plan against it, with the blast radius of destructive changes."""
+    live = fetch_live(client, assignments_needed(config), kinds=kinds_needed(config))
+    plan = build_plan(config, live, backend)
+    return annotate_impact(client, plan, live, today or dt.date.today()), live
+
+
+# -- applying ----------------------------------------------------------------------------------
+def check_guard_rails(plan: Plan, settings: Settings, force: bool, allow_delete: bool) -> list[str]:
+    """The refusals --force overrides (to be shown); raises PlanRefused for the ones left."""
+    refusals = guard_rail_refusals(plan, settings, allow_delete)
+    blocking = [r.reason for r in refusals if not (force and r.overridable)]
+    if blocking:
+        raise PlanRefused("apply refused by guard rails:\n  " + "\n  ".join(blocking))
+    return [r.reason for r in refusals if force and r.overridable]
+
+
+def pending(plan: Plan, resume: JournalState | None) -> list[int]:
+    return [i for i in range(len(plan.changes)) if resume is None or resume.events.get(i) != "done"]
+
+
+class Interrupted(ReconcilerError):
+    """Ctrl-C during an apply: the writes in flight finished and were journalled; nothing new started."""
+
+    def __init__(self, outcome: ApplyOutcome, journal: Path) -> None:
+        self.outcome = outcome
+        self.journal = journal
+        super().__init__(f"interrupted: {len(outcome.applied)} change(s) applied and journalled in {journal}; "
+                         "run `reconciler apply --resume` to finish the rest")
+
+
+@dataclass
+class ApplyRun:
+    """One apply: what to apply, against what, reporting each change to `on_event`."""
+
+    client: ClickTimeClient
+    plan: Plan
+    live: LiveState
+    on_event: EventSink
+    resume: JournalState | None = None
+    on_note: Callable[[str], None] = lambda _: None
+
+    def execute(self) -> ApplyOutcome:
+        """Apply under the lock with a journal. Ctrl-C stops it promptly: raises Interrupted."""
+        with ApplyLock(state_dir() / "apply.lock"):
+            if self.resume is None:
+                for path in abandon_unfinished():
+                    self.on_note(f"superseding the interrupted apply journalled in {path}")
+                journal = Journal.create(self.plan)
+            else:
+                journal = Journal(self.resume.path)
+                journal.write({"event": "resume"})
+            stop = threading.Event()
+            applier = Applier(self.client, self.live, self.on_event, journal,
+                              self.resume.events if self.resume else None, self.plan.ids, stop)
+            try:
+                outcome = applier.apply(self.plan)
+            except KeyboardInterrupt:
+                journal.close(finished=False)
+                raise Interrupted(applier.outcome, journal.path) from None
+            except BaseException:  # failures: `apply --resume` continues from the journal
+                journal.close(finished=False)
+                raise
+            journal.close(finished=True)
+        return outcome
+
+
+def finish_journal(state: JournalState) -> None:
+    Journal(state.path).close(finished=True)
+
+
+def find_resumable() -> JournalState:
+    state = latest_unfinished()
+    if state is None:
+        raise ReconcilerError(f"nothing to resume: no interrupted apply is journalled in {state_dir() / 'journal'}")
+    return state
+
+
+def load_saved_plan(plan_file: Path, config: Configuration, force: bool,
+                    warn: Callable[[str], None]) -> Plan:
+    saved = load_plan(plan_file)
+    if saved.config_checksum != config.checksum:
+        message = f"{plan_file} was made from a different configuration than the one in {config.root}; make a new plan"
+        if not force:
+            raise PlanRefused(message + " (or pass --force)")
+        warn(f"{message}; applying it anyway (--force)")
+    return saved
+
+
+def read_touched(client: ClickTimeClient, plan: Plan, label: str) -> LiveState:
+    """What a saved plan (or a journal) touches, checked against what it saw when it was made."""
+    live = fetch_touched(client, plan)
+    check_against_live(plan, live, label)
+    return live
+
+
+# -- import ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportResult:
+    written: list[Path]
+    warnings: list[str]
+
+
+def import_account(client: ClickTimeClient, out: Path, force: bool, kinds: str | None, match: str | None,
+                   all_fields: bool, active_only: bool) -> ImportResult:
+    """Write the live account as a configuration directory that plans to no changes."""
+    from reconciler.config.loader import discover
+    from reconciler.export import ImportOptions, write_export
+    from reconciler.model import KINDS
+
+    chosen = set(KINDS)
+    if kinds:
+        by_section = {k.section: k for k in KINDS}
+        unknown = [k for k in kinds.split(",") if k.strip() not in by_section]
+        if unknown:
+            raise ReconcilerError(f"--kinds: unknown kind(s) {', '.join(unknown)}; known: {', '.join(by_section)}")
+        chosen = {by_section[k.strip()] for k in kinds.split(",")}
+    existing = discover(out) if out.is_dir() else []
+    if existing and not force:
+        raise ReconcilerError(f"{out} already holds {len(existing)} YAML file(s) ({existing[0].relative_to(out)}, "
+                              "...); choose an empty directory or pass --force")
+    readable = [k for k in KINDS if k in CORE_KINDS or k in chosen]
+    live = fetch_live(client, all_assignments=Kind.JOB in chosen, kinds=readable)
+    defaults = {k: client.get_object(f"/{k.collection}/new") for k in chosen}
+    options = ImportOptions(frozenset(chosen), match, all_fields, active_only, defaults)
+    written = write_export(live, out, options)
+    warnings = [f"{count} {kind.section} without a client were not imported (they have no natural key); they "
+                "stay as they are and plans leave them alone" for kind, count in live.unkeyed.items()]
+    return ImportResult(written, warnings)
