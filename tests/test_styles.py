@@ -112,6 +112,12 @@ def test_conflict_409(account: Emulator) -> None:
     duplicate = Request("POST", "/Clients", body={"Name": "Acme again", "ShortName": "ACME"})
     plain, styled = pair(account, "conflict-409", duplicate)
     assert (plain.status, styled.status) == (400, 409) and styled.body == plain.body
+    assert SandboxTransport(account).send(duplicate).status == 400  # the emulator itself is left as it was
+    job, task = job_id(account), account.handle(Request("GET", "/Tasks")).body["data"][0]["ID"]
+    assign = Request("POST", f"/Jobs/{job}/Tasks", body={"TaskID": task})
+    assert account.handle(assign).status == 201
+    plain, styled = pair(account, "conflict-409", assign)
+    assert (plain.status, styled.status) == (400, 409) and "already assigned" in styled.body["errors"][0]["Message"]
     missing = Request("POST", "/Clients", body={"Name": "No short name"})
     plain, styled = pair(account, "conflict-409", missing)
     assert plain.status == styled.status == 400

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 from reconciler.clicktime.cassette import Cassette, ReplayTransport, load_cassette
 from reconciler.clicktime.transport import Request, Response
 from reconciler.sandbox.emulator import Emulator
-from reconciler.sandbox.styles import DEFAULT_STYLE, ResponseStyle, configure, styled
+from reconciler.sandbox.styles import DEFAULT_STYLE, ResponseStyle, handle, styled
 
 DEFAULT_TOKEN = "sandbox-token"
 FAULTS = ("500", "502", "503", "429", "drop", "slow")
@@ -148,11 +148,10 @@ class EmulatorServer(ApiServer):
         knobs = knobs or Knobs()
         if knobs.max_page_size:
             emulator.max_page_size = knobs.max_page_size
-        configure(knobs.style, emulator)
         super().__init__(host, port, knobs)
 
     def answer(self, request: Request, caller: str | None) -> Response:
-        return self.emulator.handle(request, caller)
+        return handle(self.knobs.style, self.emulator, request, caller)
 
     def tokens(self) -> dict[str, str]:
         found: dict[str, str] = self.emulator.store.get_setting("tokens", {})

@@ -7,7 +7,7 @@ the tool can be tested against every variant, in-process (SandboxTransport) and 
 (EmulatorServer, Knobs.style).
 
     style = parse_styles("omit-nulls,datetimes")
-    answer = styled(style, emulator.handle, request, "https://api.clicktime.com/v2")
+    answer = styled(style, lambda r: handle(style, emulator, r), request, "https://api.clicktime.com/v2")
 
 The default style changes nothing and copies nothing.
 """
@@ -104,7 +104,7 @@ def apply_style(style: ResponseStyle, request: Request, response: Response, base
     if style.is_default:
         return response
     status, body = response.status, response.body
-    if style.conflict_409 and status == 400 and _is_duplicate(body):
+    if style.conflict_409 and status == 400 and _is_duplicate(body):  # an answer not from `handle`
         status = 409
     if isinstance(body, dict):
         body = dict(body)
@@ -128,11 +128,17 @@ def styled(style: ResponseStyle, handle: Callable[[Request], Response], request:
     return apply_style(style, request, handle(prepare_request(style, request)), base_url)
 
 
-def configure(style: ResponseStyle, emulator: Emulator) -> None:
-    """Settings of the emulator itself that a style needs: its status for duplicates (apply_style
-    also maps a 400 whose message names a duplicate, for answers that do not come from it)."""
-    if style.conflict_409:
-        emulator.duplicate_status = 409
+def handle(style: ResponseStyle, emulator: Emulator, request: Request, caller: str | None = None) -> Response:
+    """`emulator.handle`, refusing duplicates with 409 under conflict-409. The emulator's status is
+    swapped for this one call (under its lock), so that others sharing the emulator are unaffected."""
+    if not style.conflict_409:
+        return emulator.handle(request, caller)
+    with emulator.lock:
+        status, emulator.duplicate_status = emulator.duplicate_status, 409
+        try:
+            return emulator.handle(request, caller)
+        finally:
+            emulator.duplicate_status = status
 
 
 def _is_duplicate(body: Any) -> bool:

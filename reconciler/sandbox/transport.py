@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reconciler.clicktime.transport import Request, Response
 from reconciler.sandbox.emulator import Emulator
-from reconciler.sandbox.styles import DEFAULT_STYLE, ResponseStyle, configure, styled
+from reconciler.sandbox.styles import DEFAULT_STYLE, ResponseStyle, handle, styled
 
 # What absolute links start with in-process: the real API root, as ClickTime would write it.
 SANDBOX_BASE_URL = "https://api.clicktime.com/v2"
@@ -20,12 +20,11 @@ class SandboxTransport:
         self.style = style
         self.base_url = base_url
         self._styled = not style.is_default
-        configure(style, emulator)
 
     def send(self, request: Request) -> Response:
         if not self._styled:
             return self.emulator.handle(request)
-        return styled(self.style, self.emulator.handle, request, self.base_url)
+        return styled(self.style, lambda r: handle(self.style, self.emulator, r), request, self.base_url)
 
     def close(self) -> None:
         self.emulator.close()
