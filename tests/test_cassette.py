@@ -58,7 +58,9 @@ class _Keep(SandboxTransport):
 def account(tmp_path: Path) -> Iterator[Emulator]:
     emulator = Emulator.open(str(tmp_path / "account.sqlite3"))
     emulator.reset(from_dict({"name": "cassette", "company": COMPANY,
-                              "custom_fields": {"Jobs": [{"name": "Budget", "data_type": "Number"}]}}))
+                              "custom_fields": {"Jobs": [{"name": "Budget", "data_type": "Number"}], "Clients": [
+                                  {"name": "industry", "display_name": "Industry", "data_type": "Pulldown",
+                                   "pulldown_values": ["Healthcare", "Retail"]}]}}))
     yield emulator
     emulator.close()
 
@@ -143,6 +145,22 @@ def test_the_same_value_gets_the_same_mask_in_messages(account: Emulator, tmp_pa
     write_cassette(tmp_path / "c", exchanges, "clicktime")
     message = _entries(tmp_path / "c")[1]["response"]["body"]["errors"][0]["Message"]
     assert message == "'user1@example.invalid' and 'user2@example.invalid' are taken"
+
+
+def test_custom_field_definitions_keep_their_names_and_share_value_masks(account: Emulator, tmp_path: Path) -> None:
+    recorder = RecordingTransport(_Keep(account))
+    _send(recorder, "POST", "/Clients", body={"Name": "Clinic", "ShortName": "CLI",
+                                              "CustomFields": {"industry": "Healthcare"}})
+    _send(recorder, "GET", "/Clients/CustomFieldDefinitions")
+    _send(recorder, "GET", "/Company")
+    write_cassette(tmp_path / "c", recorder.exchanges, "sandbox")
+    client, definitions, company = (e["response"]["body"]["data"] for e in _entries(tmp_path / "c"))
+    assert client["CustomFields"] == {"industry": "CustomField 1"}
+    (industry,) = definitions
+    assert (industry["Name"], industry["DisplayName"], industry["DataType"]) == ("industry", "Industry", "Pulldown")
+    assert industry["PulldownValues"] == ["CustomField 1", "CustomField 2"]
+    assert company["Name"] == "Name 2"  # the company's name is masked, its settings are not
+    assert {k: company[k] for k in COMPANY} == COMPANY
 
 
 def test_replay_answers_recorded_requests_in_order_and_404_otherwise(account: Emulator, tmp_path: Path) -> None:

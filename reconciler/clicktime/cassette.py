@@ -22,8 +22,11 @@ writing (write_cassette) redacts the rest, so that a user can share the file:
   differ only in case survive. Hence a configuration imported from the replayed account plans no
   change against it, and a plan against it is what it was against the account, names aside;
 - kept as they were: IDs (fields ending in ID), dates and times, numbers, booleans, number-like and
-  boolean-like strings, the enumerations listed in KEPT_FIELDS, the field names of errors, and the
-  keys of every object (custom-field keys included: their format is one of the open questions).
+  boolean-like strings, settings and enumerations (KEPT_FIELDS, and fields named like SecurityLevel,
+  BillableSetting, JobRestrictionMethod, DataType, ...: KEPT_SUFFIXES), the field names of errors, and
+  the keys of every object. Custom-field keys are kept (their format is one of the open questions),
+  and so are the names of custom-field definitions, which are those keys; custom-field values and a
+  Pulldown definition's choices share one group of masks ("CustomField 1").
 
 ReplayTransport answers a request with the recorded response to the same method, path and query
 (as a multiset); several recordings of one request are answered in order, the last one repeatedly.
@@ -61,11 +64,8 @@ SECRET_PATTERNS = [
 CODE_MASKS = {"ShortName": "Client", "ClientNumber": "Cn", "JobNumber": "Job", "TaskCode": "Task",
               "EmployeeNumber": "Emp"}
 # Enumerations and settings whose values describe the account's behaviour, not its people or work.
-KEPT_FIELDS = frozenset({
-    "SecurityLevel", "JobRestrictionMethod", "TaskRestrictionMethod", "BillableSetting", "BillabilityBy",
-    "JobTermSingular", "JobTermPlural", "OptionalModules", "SecondaryBillingRateMode", "DateFormat",
-    "TimeZone", "Currency", "CurrencyCode", "Field",
-})
+KEPT_FIELDS = frozenset({"BillabilityBy", "OptionalModules", "TimeZone", "Currency", "CurrencyCode", "Field"})
+KEPT_SUFFIXES = re.compile(r"(Method|Mode|Model|Setting|Level|Type|Status|Format|View|Period|TermSingular|TermPlural)$")
 MESSAGE_FIELDS = frozenset({"Message", "MessageDetail", "Detail", "Title", "message"})
 LINK_FIELDS = frozenset({"self", "first", "previous", "next", "last"})
 PLAIN_VALUE = re.compile(
@@ -214,8 +214,8 @@ class Redactor:
     def value(self, field: str, value: Any) -> Any:
         """A value of field `field` (an object key or a query parameter), redacted."""
         if isinstance(value, dict):
-            inner = "CustomField" if field == "CustomFields" else None
-            return {self.scrub(k): self.value(inner or k, v) for k, v in value.items()}
+            definition = "DataType" in value and "EntityType" in value
+            return {self.scrub(k): self.value(self._inner(field, k, definition), v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.value(field, v) for v in value]
         if not isinstance(value, str):
@@ -226,13 +226,21 @@ class Redactor:
             return self.text(value)
         if field in LINK_FIELDS:
             return self.link(value)
-        if field == "ID" or field.endswith("ID") or field in KEPT_FIELDS:
+        if field == "ID" or field.endswith("ID") or field in KEPT_FIELDS or KEPT_SUFFIXES.search(field):
             return self.scrub(value)
         if field in CODE_MASKS or self._group(field) == "Email":
             return self._mask(field, value) if value else value
         if PLAIN_VALUE.fullmatch(value):
             return value
         return self._mask(field, value)
+
+    @staticmethod
+    def _inner(field: str, key: str, definition: bool) -> str:
+        """The field a value inside an object is masked as. Custom-field values share one group, the
+        choices of their definitions included; a definition's names are the (kept) CustomFields keys."""
+        if field == "CustomFields" or (definition and key == "PulldownValues"):
+            return "CustomField"
+        return "Field" if definition and key in ("Name", "DisplayName") else key
 
     def query(self, query: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(self.scrub(k), self.value(k, v)) for k, v in query]
