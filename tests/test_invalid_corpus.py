@@ -28,8 +28,8 @@ def marks(case: Path) -> list[pytest.MarkDecorator]:
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.name, marks=marks(case)) for case in CASES])
 def test_invalid_configuration(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith("RECONCILER_CORPUS_")]:
-        monkeypatch.delenv(name)  # the corpus relies on RECONCILER_CORPUS_UNSET being unset
+    for name in [n for n in os.environ if n.startswith("RECONCILER_VAR_CORPUS_")]:
+        monkeypatch.delenv(name)  # the corpus relies on RECONCILER_VAR_CORPUS_UNSET being unset
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(case)
     result = run("validate", "config")

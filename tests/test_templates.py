@@ -90,21 +90,34 @@ def test_problem_in_a_template_points_at_the_template(tmp_path: Path, sandbox_pa
 
 
 def test_environment_variables(tmp_path: Path, sandbox_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLIENT_NAME", "Acme Staging")
-    monkeypatch.delenv("BILLABLE", raising=False)
+    monkeypatch.setenv("RECONCILER_VAR_CLIENT_NAME", "Acme Staging")
+    monkeypatch.delenv("RECONCILER_VAR_BILLABLE", raising=False)
     config = write_config(tmp_path / "c", {"c.yaml": """
         clients:
-          ACME: {name: "${CLIENT_NAME}", notes: "costs $$5 in ${REGION:-eu}"}
+          ACME: {name: "${RECONCILER_VAR_CLIENT_NAME}", notes: "costs $$5 in ${RECONCILER_VAR_REGION:-eu}"}
         tasks:
           DEV:
             name: Development
-            billable: ${BILLABLE:-false}    # plain, so it reads as a boolean
+            billable: ${RECONCILER_VAR_BILLABLE:-false}    # plain, so it reads as a boolean
         """})
     rendered = yaml.safe_load(run("render", config).stdout)
     assert rendered["clients"]["ACME"] == {"name": "Acme Staging", "notes": "costs $5 in eu"}
     assert rendered["tasks"]["DEV"]["billable"] is False
-    write_config(config, {"d.yaml": "users:\n  a@example.com: {name: '${UNSET_NAME}'}\n"})
+    write_config(config, {"d.yaml": "users:\n  a@example.com: {name: '${RECONCILER_VAR_UNSET_NAME}'}\n"})
     result = run("validate", config)
     assert result.exit_code == 1
-    assert ("d.yaml:2:25: environment variable UNSET_NAME is not set (give a default with ${UNSET_NAME:-value})"
-            in result.stderr)
+    assert ("d.yaml:2:25: environment variable RECONCILER_VAR_UNSET_NAME is not set "
+            "(give a default with ${RECONCILER_VAR_UNSET_NAME:-value})" in result.stderr)
+
+
+def test_only_variables_with_the_prefix_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment also holds the tool's credentials: a pull request must not print them."""
+    monkeypatch.setenv("CLICKTIME_TOKEN", "secret-token")
+    config = write_config(tmp_path / "c", {"c.yaml": """
+        clients:
+          ACME: {name: "t=${CLICKTIME_TOKEN}", notes: "${CLICKTIME_TOKEN:-x}"}
+        """})
+    result = run("render", config)
+    assert result.exit_code == 1 and "secret-token" not in result.stdout + result.stderr
+    assert ("environment variable CLICKTIME_TOKEN cannot be used: the configuration may only read variables "
+            "whose names start with RECONCILER_VAR_") in result.stderr

@@ -7,13 +7,16 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from reconciler.config.chars import escaped, hidden_character, nfc, visible
 from reconciler.config.desired import Configuration, Reference
+from reconciler.config.files import find_files
 from reconciler.config.schema import check_document
 from reconciler.config.settings import SETTINGS_FILE, Settings, Threshold
-from reconciler.config.yamlfile import LocatedDocument, read_yaml_file
+from reconciler.config.yamlfile import LocatedDocument, parse_yaml_bytes, read_file_bytes
 from reconciler.errors import ConfigError, Location, Problem
 from reconciler.model import (
     ASSIGNMENTS,
@@ -31,6 +34,39 @@ from reconciler.model import (
 from reconciler.perf import without_gc
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+REF_FIELDS = {kind: frozenset(name for name, spec in specs.items() if spec.ref is not None)
+              for kind, specs in FIELD_BY_YAML.items()}
+
+
+def _where(obj: DesiredObject) -> Location:
+    return obj.where
+
+
+def _field_where(obj: DesiredObject, name: str) -> Location:
+    return obj.field_locations[name]
+
+
+def _entry_where(job: DesiredObject, list_name: str, entry: Key) -> Location:
+    locations = job.field_locations
+    return locations.item(list_name, entry) if isinstance(locations, FieldLocations) else job.where
+
+
+def _key_at(doc: LocatedDocument, path: tuple[Any, ...]) -> Callable[[], Location]:
+    return lambda: doc.where(path, key=True)
+
+
+def odd_key(what: str, text: str, where: Callable[[], Location], problems: list[Problem], prefix: str = "",
+            label: bool = True) -> bool:
+    """Whether a natural key (or a reference to one) holds a character that is not plainly
+    visible; if so, a problem. Such a key could pass for another one: `ACME` and `AC\u200bME`.
+    Keys are compared after NFC normalisation, which folds the other kind of look-alike."""
+    odd = hidden_character(text)
+    if odd is None:
+        return False
+    shown = escaped(f"{prefix}/{text}" if prefix else text)
+    problems.append(Problem(where(), f"{what}{' ' if label else ': '}'{shown}' contains {odd}, which is invisible or "
+                                     "a control character; keys must be plainly visible text"))
+    return True
 
 
 def _is_date(value: Any) -> bool:
@@ -42,15 +78,8 @@ def _is_date(value: Any) -> bool:
 
 
 def discover(root: Path) -> list[Path]:
-    """Every *.yaml/*.yml below root in a stable order, skipping hidden folders and the settings."""
-    found = []
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.suffix in (".yaml", ".yml") and path.is_file() and relative.as_posix() != SETTINGS_FILE:
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    """The configuration files below root, without the settings (see files.find_files)."""
+    return [path for path in find_files(root)[0] if path.relative_to(root).as_posix() != SETTINGS_FILE]
 
 
 @without_gc
@@ -62,23 +91,29 @@ def load_configuration(root: Path | str, require_declared: bool = False) -> Conf
     root = Path(root)
     if not root.is_dir():
         raise ConfigError([Problem(Location(str(root)), "configuration directory not found")])
-    problems: list[Problem] = []
+    found, problems = find_files(root)
     digest = hashlib.sha256()
     settings = Settings()
-    settings_path = root / SETTINGS_FILE
-    if settings_path.is_file():
-        digest.update(b"settings\0" + settings_path.read_bytes())
-        settings = _load_settings(settings_path, _display(root, settings_path), problems)
-    files = discover(root)
+    files = [path for path in found if path.relative_to(root).as_posix() != SETTINGS_FILE]
+    if len(files) < len(found):
+        data, read_problems = read_file_bytes(root / SETTINGS_FILE, str(root / SETTINGS_FILE))
+        problems += read_problems
+        if data is not None:
+            digest.update(b"settings\0" + data)
+            settings = _load_settings(data, str(root / SETTINGS_FILE), problems)
     builder = _Builder()
     for path in files:
-        display = _display(root, path)
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+        display = str(path)
+        data, read_problems = read_file_bytes(path, display)
+        problems += read_problems
+        if data is None:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + data)
         if path.name == SETTINGS_FILE:
             problems.append(Problem(Location(display), f"settings are read only from the configuration root: "
                                                        f"move this file to {root / SETTINGS_FILE}"))
             continue
-        document, file_problems = read_yaml_file(path, display)
+        document, file_problems = parse_yaml_bytes(data, display)
         problems += file_problems
         if document is None:
             continue
@@ -93,17 +128,13 @@ def load_configuration(root: Path | str, require_declared: bool = False) -> Conf
     if require_declared:
         problems += [reference.problem() for reference in dangling]
     if problems:
-        raise ConfigError(problems)
-    return Configuration(root, settings, builder.state, dangling, digest.hexdigest(),
-                         [_display(root, p) for p in files])
+        # messages quote keys and values: none may act on the terminal that shows them
+        raise ConfigError([Problem(p.where, visible(p.message)) for p in problems])
+    return Configuration(root, settings, builder.state, dangling, digest.hexdigest(), [str(p) for p in files])
 
 
-def _display(root: Path, path: Path) -> str:
-    return str(root / path.relative_to(root))
-
-
-def _load_settings(path: Path, display: str, problems: list[Problem]) -> Settings:
-    document, file_problems = read_yaml_file(path, display)
+def _load_settings(raw: bytes, display: str, problems: list[Problem]) -> Settings:
+    document, file_problems = parse_yaml_bytes(raw, display)
     problems += file_problems
     if document is None:
         return Settings()
@@ -143,7 +174,7 @@ class FieldLocations(Mapping[str, Location]):
         for step in (*path, name):
             values = values.get(step) if isinstance(values, dict) else None
         for index, value in enumerate(values if isinstance(values, list) else []):
-            if isinstance(value, str) and (value == entry[0] or value.lower() == entry[0]):
+            if isinstance(value, str) and entry[0] in (nfc(value), nfc(value).lower()):
                 return doc.where((*path, name, index))
         return self[name]
 
@@ -198,11 +229,16 @@ class _Builder:
                 continue
             if kind is Kind.JOB:
                 for client, jobs in body.items():
+                    if odd_key("client", client, _key_at(doc, (section, client)), problems):
+                        continue
                     for number, obj in (jobs or {}).items() if isinstance(jobs, dict) else ():
-                        self._collect(kind, (client, number), number, obj, doc, (section, client, number), problems)
+                        path = (section, client, number)
+                        if not odd_key("job", number, _key_at(doc, path), problems, prefix=client):
+                            self._collect(kind, (nfc(client), nfc(number)), number, obj, doc, path, problems)
             else:
                 for key, obj in body.items():
-                    self._collect(kind, ref_key(kind, key), key, obj, doc, (section, key), problems)
+                    if not odd_key(kind.value, key, _key_at(doc, (section, key)), problems):
+                        self._collect(kind, ref_key(kind, nfc(key)), key, obj, doc, (section, key), problems)
 
     @staticmethod
     def _remember(table: dict[Any, tuple[dict[str, Any], Source]], name: Any, obj: Any, doc: LocatedDocument,
@@ -300,6 +336,10 @@ class _Builder:
             return doc.where((*path, name, *rest))
 
         fields = {name: value for name, (value, _) in merged.items() if name in FIELD_BY_YAML[kind]}
+        for name in REF_FIELDS[kind].intersection(fields):
+            value = fields[name]
+            if isinstance(value, str) and not odd_key(name, value, partial(locate, name), problems, label=False):
+                fields[name] = nfc(value)
         assignments: dict[str, frozenset[Key]] = {}
         if kind is Kind.JOB:
             for list_name, (target_kind, _) in ASSIGNMENTS.items():
@@ -308,7 +348,9 @@ class _Builder:
                     continue
                 keys: list[Key] = []
                 for index, entry in enumerate(items):
-                    entry_key = ref_key(target_kind, str(entry))
+                    if odd_key(list_name, str(entry), partial(locate, list_name, index), problems, label=False):
+                        continue
+                    entry_key = ref_key(target_kind, nfc(str(entry)))
                     if entry_key in keys:
                         problems.append(Problem(locate(list_name, index), f"{list_name}: '{entry}' is listed twice"))
                     keys.append(entry_key)
@@ -339,7 +381,7 @@ class _Builder:
             label = f"job '{format_key(job.key)}'"
             client = objects[Kind.CLIENT].get(job.key[:1])
             if not job.absent:
-                refer(Kind.CLIENT, job.key[:1], lambda job=job: job.where, label)
+                refer(Kind.CLIENT, job.key[:1], partial(_where, job), label)
             if client and not job.absent and client.fields.get("active") is False and job.fields.get("active") is True:
                 problems.append(Problem(job.field_locations.get("active", job.where),
                                         f"{label} is declared active but its client '{job.key[0]}' is declared "
@@ -348,8 +390,7 @@ class _Builder:
                 for target in sorted(job.assignments.get(list_name, ())):
                     if target_kind is Kind.USER and not EMAIL.match(target[0]):
                         continue  # reported as a malformed email
-                    refer(target_kind, target, lambda job=job, n=list_name, t=target: job.field_locations.item(n, t),
-                          f"{label} {list_name}")
+                    refer(target_kind, target, partial(_entry_where, job, list_name, target), f"{label} {list_name}")
         for obj in self.state.all():
             if obj.absent and obj.kind in UNDELETABLE:
                 problems.append(Problem(obj.field_locations.get("absent", obj.where),
@@ -358,10 +399,10 @@ class _Builder:
                 spec = FIELD_BY_YAML[obj.kind][name]
                 if spec.ref is not None and isinstance(value, str) and not obj.absent and (
                         spec.ref is not Kind.USER or EMAIL.match(value)):  # a malformed email is reported as that
-                    refer(spec.ref, ref_key(spec.ref, value), lambda obj=obj, name=name: obj.field_locations[name],
+                    refer(spec.ref, ref_key(spec.ref, value), partial(_field_where, obj, name),
                           f"{obj.kind.value} '{format_key(obj.key)}' {name}")
             start, end = obj.fields.get("start_date"), obj.fields.get("end_date")
-            if _is_date(start) and _is_date(end) and end < start:
+            if isinstance(start, str) and isinstance(end, str) and _is_date(start) and _is_date(end) and end < start:
                 problems.append(Problem(obj.field_locations["end_date"],
                                         f"end_date {end} is before start_date {start}"))
         return dangling

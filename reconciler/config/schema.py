@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import math
 from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs, and none declared among the dependencies
 from jsonschema import Draft202012Validator, FormatChecker
 
 from reconciler.config.yamlfile import LocatedDocument
@@ -24,7 +25,8 @@ def load_schema(name: str) -> dict[str, Any]:
         text = resources.files("reconciler.schemas").joinpath(name).read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError):
         text = (Path(__file__).resolve().parents[2] / "schemas" / name).read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
@@ -68,17 +70,39 @@ def is_valid_fast(data: Any, schema_name: str) -> bool:
 
 
 def check_document(document: LocatedDocument, schema_name: str) -> list[Problem]:
-    if is_valid_fast(document.data, schema_name):
+    # JSON Schema cannot refuse NaN (every comparison with it is false, so `minimum` and
+    # `maximum` let it through) nor tell infinity from a number: such values are found here.
+    nonfinite = _nonfinite_paths(document.data) if document.nonfinite else []
+    if not nonfinite and is_valid_fast(document.data, schema_name):
         return []
-    problems: list[Problem] = []
+    problems = [Problem(document.where(path), f"{_field_name(path)}: expected a finite number, "
+                                              f"got {document.raw(path) or _plain_text(value)}")
+                for path, value in nonfinite]
+    refused = {path for path, _ in nonfinite}
     errors = list(validator(schema_name).iter_errors(document.data))
     # A date not even in YYYY-MM-DD form is reported as that, not also as an impossible date.
     malformed = {tuple(e.absolute_path) for e in errors if e.validator == "pattern" and "format" in e.schema}
     for error in errors:
-        if error.validator == "format" and tuple(error.absolute_path) in malformed:
+        path = tuple(error.absolute_path)
+        if (error.validator == "format" and path in malformed) or path in refused:
             continue
         problems.extend(_explain(error, document))
     return problems
+
+
+def _nonfinite_paths(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], float]]:
+    if isinstance(data, float) and not math.isfinite(data):
+        return [(path, data)]
+    if isinstance(data, dict):
+        return [found for key, value in data.items() for found in _nonfinite_paths(value, (*path, key))]
+    if isinstance(data, list):
+        return [found for index, value in enumerate(data) for found in _nonfinite_paths(value, (*path, index))]
+    return []
+
+
+def _field_name(path: tuple[Any, ...]) -> str:
+    named = [step for step in path if not isinstance(step, int)]  # a list entry speaks for its list
+    return str(named[-1]) if named else "file"
 
 
 def _type_name(value: Any) -> str:
@@ -103,9 +127,11 @@ _EXPECTED = {"string": "text", "boolean": "true or false", "object": "a mapping"
 
 def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
-    named = [step for step in path if not isinstance(step, int)]  # a list entry speaks for its list
-    field = str(named[-1]) if named else "file"
+    field = _field_name(path)
     kind = error.validator
+    if "errorMessage" in error.schema:  # a value refused for a reason the schema states
+        yield Problem(doc.where(path), f"{field}: {error.schema['errorMessage']}")
+        return
     if kind == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         for extra in sorted(set(error.instance) - set(allowed)):
@@ -122,11 +148,13 @@ def _explain(error: jsonschema.ValidationError, doc: LocatedDocument) -> Iterato
     where = doc.where(path)
     if kind == "type":
         expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        names = " or ".join(_EXPECTED.get(t, t) for t in expected if t != "null") or "nothing"
+        names = " or ".join(_EXPECTED.get(str(t), str(t)) for t in expected if t != "null") or "nothing"
         raw = doc.raw(path) if doc.text is not None and doc.is_plain(path) else None
         got = _type_name(error.instance)
         if raw is not None and "(" in got and not isinstance(error.instance, str):
             got = got[:got.index("(")] + f"({raw})"  # as written: YAML may have read 0123 as 83
+        if not path:  # a file that is not a mapping is not configuration: never quote what it holds
+            got, raw = got.split(" (")[0], None
         message = f"{field}: expected {names}, got {got}"
         if "string" in expected and error.instance is not None and raw is not None:
             message += f"; quote it to keep it as text: '{raw}'"
