@@ -116,7 +116,8 @@ def test_yaml_syntax_errors_do_not_quote_the_file(cfg: Path) -> None:
 
 
 def test_upper_case_extension_is_read(cfg: Path) -> None:
-    write(cfg, {"jobs.YAML": "jobs:\n  ACME:\n    J-1: {name: One}\n", "clients.Yml": "clients:\n  ACME: {name: Acme}\n"})
+    write(cfg, {"jobs.YAML": "jobs:\n  ACME:\n    J-1: {name: One}\n",
+                "clients.Yml": "clients:\n  ACME: {name: Acme}\n"})
     config = load_configuration("cfg")
     assert config.files == ["cfg/clients.Yml", "cfg/jobs.YAML"]
     assert ("ACME", "J-1") in config.desired.objects[Kind.JOB]
@@ -330,7 +331,8 @@ def test_invisible_characters_in_keys_are_refused(cfg: Path) -> None:
 
 
 def test_keys_that_differ_only_in_normalisation_are_one_key(cfg: Path) -> None:
-    write(cfg, {"clients.yaml": "clients:\n  \"Cafe\\u0301\": {name: Decomposed}\n  \"Caf\\u00e9\": {name: Composed}\n"})
+    write(cfg, {"clients.yaml": "clients:\n  \"Cafe\\u0301\": {name: Decomposed}\n"
+                                "  \"Caf\\u00e9\": {name: Composed}\n"})
     assert problems() == ["cfg/clients.yaml:3:3: client 'Café' is declared twice: also at cfg/clients.yaml:2:3"]
 
 
@@ -339,7 +341,8 @@ def test_references_are_normalised_and_checked(cfg: Path) -> None:
                 "divisions.yaml": "divisions:\n  \"Caf\\u00e9\": {}\n",
                 "clients.yaml": "clients:\n  ACME: {name: Acme}\n",
                 "jobs.yaml": "jobs:\n  ACME:\n    J-1: {name: One, project_manager: \"jose\\u0301@example.com\"}\n"
-                             "    J-2: {name: Two, users: [\"jos\\u00e9@example.com\", \"jos\\u200be@example.com\"]}\n"})
+                             "    J-2: {name: Two, users: "
+                             "[\"jos\\u00e9@example.com\", \"jos\\u200be@example.com\"]}\n"})
     assert problems() == [
         "cfg/jobs.yaml:4:55: users: 'jos\\u200be@example.com' contains U+200B ZERO WIDTH SPACE, which is "
         "invisible or a control character; keys must be plainly visible text",

@@ -1,4 +1,9 @@
-"""Terminal rendering: grouped by kind, field-level old -> new, coloured when asked."""
+"""Terminal rendering: grouped by kind, field-level old -> new, coloured when asked.
+
+Keys, notes, warnings and patterns are shown through `visible`, so that no value can move the
+cursor, rewrite a line, set the window title or reorder text; the only escape sequences in the
+output are the colours added here.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +11,44 @@ import click
 
 from reconciler.model import KINDS
 from reconciler.plan import Change, Plan
-from reconciler.render import SYMBOLS, summary_line, value_text
+from reconciler.render import SYMBOLS, summary_line, value_text, visible
 
 COLORS = {"create": "green", "update": "yellow", "reactivate": "cyan", "deactivate": "red", "delete": "red",
           "assign": "green", "unassign": "red"}
 
 
+def _key(parts: tuple[str, ...]) -> str:
+    return visible("/".join(parts))
+
+
 def header_lines(plan: Plan) -> list[str]:
-    lines = [f"Backend: {plan.backend}"]
+    lines = [f"Backend: {visible(plan.backend)}"]
     for kind, header in plan.kinds.items():
-        lines.append(f"  {kind.section:<8} prune: {header.policy:<10} live: {header.live:<6} "
+        lines.append(f"  {kind.section:<8} prune: {visible(header.policy):<10} live: {header.live:<6} "
                      f"left alone: {header.left_alone}")
         if header.protect:
-            lines.append(f"           protect: {', '.join(header.protect)} "
+            lines.append(f"           protect: {visible(', '.join(header.protect))} "
                          f"({header.protected_skipped} change(s) held back)")
         if header.ignore_fields:
-            lines.append(f"           ignore_fields: {', '.join(header.ignore_fields)}")
+            lines.append(f"           ignore_fields: {visible(', '.join(header.ignore_fields))}")
     return lines
 
 
 def change_lines(change: Change, style: Styler) -> list[str]:
-    head = f"  {SYMBOLS[change.action]} {change.action} {change.kind.value} {'/'.join(change.key)}"
+    head = f"  {SYMBOLS[change.action]} {change.action} {change.kind.value} {_key(change.key)}"
     if change.target is not None:
-        target = "/".join(change.target)
         verb = "to" if change.action == "assign" else "from"
-        head = f"  {SYMBOLS[change.action]} {change.action} {change.list_name[:-1]} {target} {verb} job " \
-               f"{'/'.join(change.key)}"
+        head = f"  {SYMBOLS[change.action]} {change.action} {(change.list_name or '')[:-1]} {_key(change.target)} " \
+               f"{verb} job {_key(change.key)}"
         return [style(head, change.action)]
     lines = [style(head, change.action)]
     for name, field in change.fields.items():
         if change.action == "create":
-            lines.append(f"      {name}: {value_text(field.new)}")
+            lines.append(f"      {visible(name)}: {value_text(field.new)}")
         elif change.action in ("update", "reactivate", "deactivate"):
-            lines.append(f"      {name}: {value_text(field.old)} -> {value_text(field.new)}")
+            lines.append(f"      {visible(name)}: {value_text(field.old)} -> {value_text(field.new)}")
     for note in change.notes:
-        lines.append(style(f"      note: {note}", "note"))
+        lines.append(style(f"      note: {visible(note)}", "note"))
     return lines
 
 
@@ -72,6 +80,6 @@ def render(plan: Plan, color: bool = False) -> str:
             lines += change_lines(change, style)
     if plan.warnings:
         lines += ["", "Warnings:"]
-        lines += [style(f"  ! {w}", "update") for w in plan.warnings]
+        lines += [style(f"  ! {visible(w)}", "update") for w in plan.warnings]
     lines += ["", summary_line(plan)]
     return "\n".join(lines) + "\n"
