@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import EXAMPLES, run
+
+import reconciler.scaffold as scaffold_module
+from reconciler.errors import ConfigError
+from reconciler.model import Kind
+from reconciler.scaffold import ScaffoldResult, scaffold, write_scaffold
 
 ONBOARDING = EXAMPLES / "onboarding"
 
@@ -73,3 +79,80 @@ def test_onboarding_example_matches_its_csv_and_plans(tmp_path: Path, sandbox_pa
     assert rendered["users"]["tom.becker@harbor-labs.example"]["employment_type"] == "Full-time"
     assert run("apply", ONBOARDING, "--yes").exit_code == 0
     assert run("plan", ONBOARDING, "--detailed-exitcode").exit_code == 0
+
+
+# -- hostile spreadsheets ----------------------------------------------------------------------
+
+def scaffolded(tmp_path: Path, text: str, kind: Kind = Kind.JOB, newline: str = "") -> tuple[ScaffoldResult, dict]:
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_bytes(text.encode("utf-8"))
+    result = scaffold(csv_file, kind)
+    written = write_scaffold(result, csv_file, tmp_path / "out")
+    return result, yaml.safe_load(written.read_text(encoding="utf-8"))
+
+
+def test_rows_split_only_at_csv_line_ends(tmp_path: Path) -> None:
+    """A record or line separator inside a cell is text, never the start of a row."""
+    _, document = scaffolded(tmp_path, "Client,Job Number,Name\r\n"
+                                       'ACME,J-1,"Web\u2028ACME,J-666,evil"\r\n'
+                                       'ACME,J-2,"App\x1eACME,J-667,evil\x85x"\r\n')
+    assert sorted(document["jobs"]["ACME"]) == ["J-1", "J-2"]
+    assert document["jobs"]["ACME"]["J-1"]["name"] == "Web\u2028ACME,J-666,evil"
+    assert document["jobs"]["ACME"]["J-2"]["name"] == "App\x1eACME,J-667,evil\x85x"
+
+
+def test_quoted_multi_line_cells_keep_their_line_breaks(tmp_path: Path) -> None:
+    result, document = scaffolded(tmp_path, 'Client,Job Number,Name,Notes\r\n'
+                                            'ACME,J-1,Web,"first line\r\nsecond line\nthird"\r\n'
+                                            'ACME,J-2,App,plain\r\n')
+    assert document["jobs"]["ACME"]["J-1"]["notes"] == "first line\nsecond line\nthird"
+    assert document["jobs"]["ACME"]["J-2"] == {"name": "App", "notes": "plain"}
+    assert result.count == 2
+    text = (tmp_path / "out" / "rows.yaml").read_text(encoding="utf-8")
+    assert "notes: |-\n        first line\n        second line\n        third\n" in text
+
+
+def test_problems_name_the_row_where_a_multi_line_record_starts(tmp_path: Path) -> None:
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text('Client,Job Number,Name,Billable\nACME,J-1,"two\nlines",yes\nACME,J-2,x,perhaps\n',
+                        encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        scaffold(csv_file, Kind.JOB)
+    assert [str(p) for p in raised.value.problems] == [
+        f"{csv_file}:4:4: billable: 'perhaps' is not yes/no or true/false"]
+
+
+def test_formula_cells_are_warned_about_with_row_and_column(tmp_path: Path) -> None:
+    result, document = scaffolded(tmp_path, 'Client,Job Number,Name,Notes\n'
+                                            'ACME,J-1,"=HYPERLINK(""https://evil.test"",""x"")",-5\n'
+                                            'ACME,J-2,+cmd,@SUM(A1)\n'
+                                            'ACME,J-3,-rm,ok\n')
+    csv_file = tmp_path / "rows.csv"
+    assert [str(w) for w in result.warnings] == [
+        f"{csv_file}:2:3: name starts with '=': a spreadsheet runs it as a formula if the value is exported "
+        "and opened again; make sure it is meant as text",
+        f"{csv_file}:3:3: name starts with '+': a spreadsheet runs it as a formula if the value is exported "
+        "and opened again; make sure it is meant as text",
+        f"{csv_file}:3:4: notes starts with '@': a spreadsheet runs it as a formula if the value is exported "
+        "and opened again; make sure it is meant as text",
+        f"{csv_file}:4:3: name starts with '-': a spreadsheet runs it as a formula if the value is exported "
+        "and opened again; make sure it is meant as text",
+    ]
+    assert document["jobs"]["ACME"]["J-1"]["notes"] == "-5"  # a number is not a formula
+
+
+def test_invisible_characters_in_key_cells_are_refused(tmp_path: Path) -> None:
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text("Client,Job Number,Name\nACME,J\u200b1,Web\nAC\u202eME,J-2,App\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        scaffold(csv_file, Kind.JOB)
+    assert [str(p) for p in raised.value.problems] == [
+        f"{csv_file}:2:2: job_number 'J\\u200b1' contains U+200B ZERO WIDTH SPACE, which is invisible or "
+        "a control character; keys must be plainly visible text",
+        f"{csv_file}:3:1: client 'AC\\u202eME' contains U+202E RIGHT-TO-LEFT OVERRIDE, which is invisible or "
+        "a control character; keys must be plainly visible text",
+    ]
+
+
+def test_yaml_is_written_with_libyaml_when_present() -> None:
+    assert issubclass(scaffold_module.Dumper, getattr(yaml, "CSafeDumper", yaml.SafeDumper))
