@@ -55,8 +55,11 @@ class RecordedClient:
     def me(self) -> dict[str, Any]:
         return self.recording["me"]
 
-    def list(self, collection: str, filters: Any = (), include_inactive: bool = True) -> list[dict[str, Any]]:
+    def list_all(self, collection: str, filters: Any = (), include_inactive: bool = True) -> list[dict[str, Any]]:
         return [dict(record) for record in self.recording["records"].get(collection, [])]
+
+    def list_pages(self, collection: str, query: Any = (), keyed: bool = True) -> list[dict[str, Any]]:
+        return []
 
     def assigned_ids(self, job_id: str, sub: str) -> list[str]:
         self.calls += 1

@@ -16,8 +16,10 @@ setup        objects per kind, job assignments, YAML files, and the seconds spen
 plan         `reconciler plan DIR` of an account that already matches DIR (the plan must say
              "No changes"; the run fails otherwise). calls = requests the server counted
              (GET /_emulator/stats before and after; "client says" is the CLI's own count).
-             minimum = sum over clients, tasks, users, jobs of ceil(live records / page size)
-             + 2 (GET /Company, GET /Me) + one GET per managed assignment list per existing job.
+             minimum = sum over clients, tasks, users, jobs of ceil(active records / page size)
+             + ceil(inactive records / page size) (one read each: a repeated query key does
+             not survive every transport) + 2 (GET /Company, GET /Me) + 4 (custom-field
+             definitions of each declared kind) + one GET per managed assignment list per existing job.
              wall = the child's wall seconds (start-up, YAML, HTTP, diff, render); http = first
              to last answer at the server, calls/s = calls / http; cpu = the child's user +
              system seconds; server cpu = this process's CPU meanwhile (the server threads);
@@ -80,7 +82,9 @@ from harness import (  # noqa: E402
 )
 
 from reconciler.clicktime.assumptions import REQUESTED_PAGE_SIZE  # noqa: E402
+from reconciler.clicktime.client import ClickTimeClient  # noqa: E402
 from reconciler.sandbox.emulator import Emulator  # noqa: E402
+from reconciler.sandbox.transport import SandboxTransport  # noqa: E402
 from reconciler.sandbox.server import Knobs  # noqa: E402
 from reconciler.sandbox.store import Store  # noqa: E402
 
@@ -267,8 +271,11 @@ def prepare(n: int, opts: Options, workdir: Path, results: Results) -> Prepared:
 
 def minimum_calls(emulator: Emulator, account: synth.Account, page_size: int) -> tuple[int, int]:
     """(list calls, assignment calls) a complete plan cannot do without; see the docstring."""
-    lists = sum(max(1, math.ceil(emulator.store.count(c) / page_size)) for c in cpu.COLLECTIONS)
-    return lists + 2, account.managed_lists
+    reader = ClickTimeClient(SandboxTransport(emulator))  # not closed: that would close the emulator
+    lists = sum(max(1, math.ceil(len(reader.list_pages(c, [("IsActive", active)])) / page_size))
+                for c in cpu.COLLECTIONS for active in ("true", "false"))
+    # + GET /Company and /Me, + one custom-field definitions read per kind the configuration declares
+    return lists + 2 + len(cpu.COLLECTIONS), account.managed_lists
 
 
 # -- plan -------------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ _DEFAULT_NAMES = {name.casefold() for _, name in DEFAULT_TASKS}
 def _task(i: int) -> Obj:
     code, name = f"T{i:04d}", f"Synthetic task {i:04d}"
     assert code not in _DEFAULT_CODES and name.casefold() not in _DEFAULT_NAMES
-    return Obj(Kind.TASK, (code,), {"name": name, "billable": i % 3 != 0})
+    return Obj(Kind.TASK, (code,), {"name": name, "notes": f"synthetic {i % 3}"})
 
 
 def _user(i: int) -> Obj:

@@ -30,7 +30,7 @@ from reconciler.plan import (
     referenced_ids,
     touched_fingerprints,
 )
-from reconciler.rules import check_against_live, exempt_from_prune
+from reconciler.rules import ADMIN_NOTE, SEEDED_TASKS_NOTE, check_against_live, exempt_from_prune
 
 REQUIRED_ON_CREATE = {Kind.CLIENT: ("name",), Kind.TASK: ("name",), Kind.USER: ("name",), Kind.JOB: ("name",),
                       Kind.DIVISION: (), Kind.EMPLOYMENT_TYPE: ()}
@@ -73,6 +73,8 @@ def build_plan(config: Configuration, live: LiveState, backend: str) -> Plan:
                                                         f"account; creating it needs {', '.join(missing)}"))
                     continue
                 fields = {n: FieldChange(None, v) for n, v in sorted(want.fields.items())}
+                if ADMIN_NOTE in notes.get((kind, key), ()):
+                    fields["security_level"] = FieldChange(None, "manager")
                 changes.append(Change(Action.CREATE, kind, key, fields, notes=notes.get((kind, key), ())))
             else:
                 changes += _object_changes(want, have, warnings) + _activation_change(want, have)
@@ -86,8 +88,9 @@ def build_plan(config: Configuration, live: LiveState, backend: str) -> Plan:
                 continue
             if (policy == "deactivate" and have.active and not exempt_from_prune(kind, have, live)
                     and not settings.protected(kind, key)):
+                why = ("not in the configuration (prune: deactivate)",)
                 changes.append(Change(Action.DEACTIVATE, kind, key, {"active": FieldChange(True, False)},
-                                      notes=("not in the configuration (prune: deactivate)",)))
+                                      notes=(*why, SEEDED_TASKS_NOTE) if kind is Kind.TASK else why))
             else:
                 left_alone += 1
         left_alone += live.unkeyed.get(kind, 0)
@@ -123,7 +126,7 @@ def _object_changes(want: DesiredObject, have: LiveObject, warnings: list[str]) 
         if name == "active":
             continue
         spec = FIELD_BY_YAML[want.kind][name]
-        if spec.api not in have.record:
+        if name not in have.fields:
             warnings.append(f"{want.kind.value} '{format_key(want.key)}': the API does not return {name} "
                             f"({spec.api}) for this account, so it is not compared")
             continue

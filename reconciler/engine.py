@@ -141,7 +141,8 @@ def assignments_needed(config: Configuration) -> dict[Key, set[str]]:
 def read_and_plan(config: Configuration, client: ClickTimeClient, backend: str,
                   today: dt.date | None = None) -> tuple[Plan, LiveState]:
     """Read the account and plan against it, with the blast radius of destructive changes."""
-    live = fetch_live(client, assignments_needed(config), kinds=kinds_needed(config))
+    declared = [kind for kind, objects in config.desired.objects.items() if objects]
+    live = fetch_live(client, assignments_needed(config), kinds=kinds_needed(config), custom_field_kinds=declared)
     plan = build_plan(config, live, backend)
     return annotate_impact(client, plan, live, today or dt.date.today()), live
 
@@ -262,9 +263,11 @@ def import_account(client: ClickTimeClient, out: Path, force: bool, kinds: str |
                               "...); choose an empty directory or pass --force")
     readable = [k for k in KINDS if k in CORE_KINDS or k in chosen]
     live = fetch_live(client, all_assignments=Kind.JOB in chosen, kinds=readable)
-    defaults = {k: client.get_object(f"/{k.collection}/new") for k in chosen}
+    defaults = {k: client.get_object(f"/{k.collection}/new") for k in chosen if k not in live.unavailable}
     options = ImportOptions(frozenset(chosen), match, all_fields, active_only, defaults)
     written = write_export(live, out, options)
     warnings = [f"{count} {kind.section} without a client were not imported (they have no natural key); they "
                 "stay as they are and plans leave them alone" for kind, count in live.unkeyed.items()]
+    warnings += [f"{kind.section} not imported: {reason}" for kind, reason in live.unavailable.items()
+                 if kind in chosen and kinds]
     return ImportResult(written, warnings)

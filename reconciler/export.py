@@ -20,6 +20,7 @@ import yaml
 from reconciler.model import (
     ASSIGNMENTS,
     FIELDS,
+    FieldType,
     KINDS,
     Key,
     Kind,
@@ -50,6 +51,8 @@ def _fields(obj: LiveObject, options: ImportOptions) -> dict[str, Any]:
         if spec.yaml not in obj.fields:
             continue
         value = obj.fields[spec.yaml]
+        if value is None and spec.type is FieldType.MAP:
+            value = {}  # an answer that leaves the map out holds none
         if not options.all_fields:
             if value is None or value == "" or value == {}:
                 continue

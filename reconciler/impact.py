@@ -10,7 +10,7 @@ from dataclasses import replace
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.errors import ApiError
 from reconciler.model import Kind, LiveState
-from reconciler.plan import Change, Plan
+from reconciler.plan import Plan
 
 WINDOW_DAYS = 90
 FILTER = {Kind.JOB: "JobID", Kind.CLIENT: "ClientID", Kind.USER: "UserID"}

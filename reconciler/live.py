@@ -12,6 +12,7 @@ from reconciler.clicktime.client import NATURAL_KEYS, ClickTimeClient
 from reconciler.errors import ApiError, BackendError
 from reconciler.model import (
     ASSIGNMENTS,
+    FIELDS,
     KINDS,
     Key,
     Kind,
@@ -22,7 +23,7 @@ from reconciler.model import (
 )
 from reconciler.perf import without_gc
 from reconciler.plan import Plan
-from reconciler.rules import assignment_lists_allowed
+from reconciler.rules import CUSTOM_FIELD_KINDS, assignment_lists_allowed, gated_api_fields, kind_unavailable
 
 
 def natural_key(kind: Kind, record: Mapping[str, Any], client_short_name_by_id: Mapping[str, str]) -> Key | None:
@@ -39,6 +40,7 @@ def natural_key(kind: Kind, record: Mapping[str, Any], client_short_name_by_id: 
 def build_live_state(records: Mapping[Kind, list[dict[str, Any]]], company: Mapping[str, Any],
                      me: Mapping[str, Any] | None = None) -> LiveState:
     state = LiveState(company=dict(company), me=dict(me or {}))
+    supported = {kind: supported_fields(kind, company) for kind in KINDS}
     client_by_id = {r["ID"]: r["ShortName"] for r in records.get(Kind.CLIENT, [])}
     keys: dict[Kind, dict[str, Key]] = {kind: {} for kind in KINDS}
     for kind in KINDS:
@@ -57,7 +59,8 @@ def build_live_state(records: Mapping[Kind, list[dict[str, Any]]], company: Mapp
         for record in records.get(kind, []):
             key = keys[kind].get(record["ID"])
             if key is not None:
-                state.objects[kind][key] = LiveObject(kind, key, record["ID"], record, live_fields(kind, record, keys))
+                state.objects[kind][key] = LiveObject(kind, key, record["ID"], record,
+                                                      live_fields(kind, record, keys, supported[kind]))
     return state
 
 
@@ -67,26 +70,50 @@ CORE_KINDS = frozenset({Kind.CLIENT, Kind.TASK, Kind.USER, Kind.JOB})
 
 
 def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[str]] | None = None,
-               all_assignments: bool = False, kinds: Iterable[Kind] = CORE_KINDS) -> LiveState:
-    """Read the account: every record of `kinds` (divisions and employment types only when
-    asked: they need a ClickTime module), and assignment lists only for the jobs asked for."""
-    wanted_kinds = [kind for kind in KINDS if kind in set(kinds)]
-    with ThreadPoolExecutor(max_workers=len(wanted_kinds) + 2) as pool:
+               all_assignments: bool = False, kinds: Iterable[Kind] = CORE_KINDS,
+               custom_field_kinds: Iterable[Kind] = ()) -> LiveState:
+    """Read the account: the company first (its settings say what the account can hold), then
+    every record of `kinds` it can hold, the custom-field definitions of `custom_field_kinds`, and
+    assignment lists only for the jobs asked for."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
         company_read, me_read = pool.submit(client.company), pool.submit(client.me)
-        lists = {kind: pool.submit(client.list_all, kind.collection) for kind in wanted_kinds}
-        records = {kind: future.result() for kind, future in lists.items()}
         company, me = company_read.result(), me_read.result()
+    requested = set(kinds)
+    unavailable = {kind: reason for kind in KINDS if kind in requested and (reason := kind_unavailable(kind, company))}
+    wanted_kinds = [kind for kind in KINDS if kind in requested and kind not in unavailable]
+    definitions_for = [k for k in KINDS if k in set(custom_field_kinds) and k in CUSTOM_FIELD_KINDS
+                       and k not in unavailable]
+    with ThreadPoolExecutor(max_workers=len(wanted_kinds) + len(definitions_for) or 1) as pool:
+        lists = {kind: pool.submit(client.list_all, kind.collection) for kind in wanted_kinds}
+        defined = {kind: pool.submit(_definitions, client, kind) for kind in definitions_for}
+        records = {kind: future.result() for kind, future in lists.items()}
+        definitions = {kind: future.result() for kind, future in defined.items()}
     state = build_live_state(records, company, me)
+    state.unavailable = unavailable
+    state.custom_fields = {kind: found for kind, found in definitions.items() if found is not None}
     allowed = assignment_lists_allowed(company)
     wanted: dict[Key, set[str]] = {}
     if all_assignments:
         wanted = {key: {n for n, ok in allowed.items() if ok} for key in state.objects[Kind.JOB]}
     else:
-        for key, lists in (assignments_for or {}).items():
+        for key, names in (assignments_for or {}).items():
             if key in state.objects[Kind.JOB]:
-                wanted[key] = {n for n in lists if allowed[n]}
+                wanted[key] = {n for n in names if allowed[n]}
     read_assignments(client, state, wanted)
     return state
+
+
+def _definitions(client: ClickTimeClient, kind: Kind) -> list[Mapping[str, Any]] | None:
+    """The kind's custom-field definitions; None when the account does not answer for them."""
+    try:
+        return list(client.list_pages(f"{kind.collection}/CustomFieldDefinitions", []))
+    except ApiError:
+        return None
+
+
+def supported_fields(kind: Kind, company: Mapping[str, Any]) -> frozenset[str]:
+    """API fields the account holds for this kind, so an answer that leaves one out means "unset"."""
+    return frozenset(spec.api for spec in FIELDS[kind]) - gated_api_fields(kind, company)
 
 
 def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[Key, Iterable[str]]) -> None:
@@ -97,7 +124,7 @@ def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[
         job_key, list_name = item
         return client.assigned_ids(state.objects[Kind.JOB][job_key].id, ASSIGNMENTS[list_name][1])
 
-    for (job_key, list_name), ids in zip(reads, run_bounded(read, reads, client.concurrency)):
+    for (job_key, list_name), ids in zip(reads, run_bounded(read, reads, client.concurrency), strict=True):
         target_kind = ASSIGNMENTS[list_name][0]
         keys = frozenset(key_by_id[target_kind].get(i, (f"<unknown {target_kind.value} {i}>",)) for i in ids)
         state.assignments.setdefault(job_key, {})[list_name] = keys
@@ -181,15 +208,16 @@ def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
         parents = sorted(ref for ref in objects if ref[0] is not Kind.JOB)
         children = sorted(ref for ref in objects if ref[0] is Kind.JOB)
         for batch in (parents, children):
-            for (kind, key), record in zip(batch, pool.map(read, batch)):
+            for (kind, key), record in zip(batch, pool.map(read, batch), strict=True):
                 if record is not None:
                     state.objects[kind][key] = LiveObject(kind, key, record["ID"], record,
-                                                          live_fields(kind, record, key_by_id))
+                                                          live_fields(kind, record, key_by_id,
+                                                                      supported_fields(kind, state.company)))
         wanted = sorted(lists)
         job_ids = [ids.get((Kind.JOB, job)) for job, _ in wanted]
         answers = pool.map(lambda item: client.assigned_ids(item[0], ASSIGNMENTS[item[1]][1]) if item[0] else None,
-                           [(job_id, name) for job_id, (_, name) in zip(job_ids, wanted)])
-        for (job, name), answer in zip(wanted, answers):
+                           [(job_id, name) for job_id, (_, name) in zip(job_ids, wanted, strict=True)])
+        for (job, name), answer in zip(wanted, answers, strict=True):
             if answer is not None:
                 state.assignment_ids.setdefault(job, {})[name] = frozenset(answer)
     return state

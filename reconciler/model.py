@@ -8,11 +8,11 @@ Keys are tuples so that a job's two parts never need escaping; `format_key` is f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
-
-from deepdiff import DeepDiff
 
 from reconciler.errors import Location
 
@@ -190,6 +190,10 @@ class LiveState:
     me: Mapping[str, Any] = field(default_factory=dict)  # the user the API token acts as
     # records the reconciler cannot key (a job without a client): counted, never touched
     unkeyed: dict[Kind, int] = field(default_factory=dict)
+    # custom-field definitions (API records) of the kinds whose definitions were read
+    custom_fields: dict[Kind, list[Mapping[str, Any]]] = field(default_factory=dict)
+    # kinds the account cannot hold (a module it lacks), and why: never listed
+    unavailable: dict[Kind, str] = field(default_factory=dict)
 
     def id_of(self, kind: Kind, key: Key) -> str | None:
         obj = self.objects[kind].get(key)
@@ -206,6 +210,7 @@ class DesiredState:
 
 
 KeyById = Mapping[Kind, Mapping[str, Key]]
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 def api_to_yaml_value(spec: FieldSpec, value: Any, key_by_id: KeyById) -> Any:
@@ -219,7 +224,29 @@ def api_to_yaml_value(spec: FieldSpec, value: Any, key_by_id: KeyById) -> Any:
         return str(value).lower()
     if spec.type is FieldType.STRING and value == "":
         return None
+    if spec.type is FieldType.DATE:
+        return plain_date(value)
     return value
+
+
+def plain_date(value: Any) -> Any:
+    """ClickTime's dates are plain strings in the spec; some answers carry a time of day
+    (`2025-02-03T00:00:00`). The date is what is managed: compare and write `2025-02-03`."""
+    if isinstance(value, str) and len(value) > 10 and value[10] in "T " and _ISO_DATE.match(value):
+        return value[:10]
+    return value
+
+
+def same_scalar(desired: Any, live: Any) -> bool:
+    """Equal as values: numbers may come back as numbers or as strings, 5 and 5.0 and "5.00" alike."""
+    if desired == live:
+        return True
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return False
+    try:
+        return Decimal(str(desired)) == Decimal(str(live))
+    except (InvalidOperation, ValueError):
+        return False
 
 
 def ref_key(kind: Kind, text: str) -> Key:
@@ -250,16 +277,32 @@ def values_equal(spec: FieldSpec, desired: Any, live: Any) -> bool:
     if spec.type is FieldType.MAP:
         wanted = desired or {}
         current = {k: (live or {}).get(k) for k in wanted}
-        # Decimals have come back as ints or floats over time: 5 and 5.0 are the same value.
-        return wanted == current or not DeepDiff(wanted, current, ignore_numeric_type_changes=True)
-    return desired == live
+        if wanted == current:
+            return True
+        return all(same_scalar(v, current[k]) if not isinstance(v, dict | list) else _same_structure(v, current[k])
+                   for k, v in wanted.items())
+    if spec.type is FieldType.DATE:
+        return bool(plain_date(desired) == plain_date(live))
+    return bool(desired == live)
 
 
-def live_fields(kind: Kind, record: Mapping[str, Any], key_by_id: KeyById) -> dict[str, Any]:
-    """YAML-level fields of a live record. A field the API did not return stays absent:
-    permission- and module-dependent fields are not empty just because they are missing."""
-    return {
-        spec.yaml: api_to_yaml_value(spec, record[spec.api], key_by_id)
-        for spec in FIELDS[kind]
-        if spec.api in record
-    }
+def _same_structure(desired: Any, live: Any) -> bool:
+    # Decimals have come back as ints or floats over time: 5 and 5.0 are the same value.
+    from deepdiff import DeepDiff  # loaded only when a structured value differs
+
+    differences: dict[str, Any] = DeepDiff(desired, live, ignore_numeric_type_changes=True)
+    return not differences
+
+
+def live_fields(kind: Kind, record: Mapping[str, Any], key_by_id: KeyById,
+                supported: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """YAML-level fields of a live record. A field the answer leaves out is unset when the
+    account supports it (`supported`: the API fields of the kind's /new template); otherwise it
+    stays absent: permission- and module-dependent fields are not empty just because they are missing."""
+    fields = {}
+    for spec in FIELDS[kind]:
+        if spec.api in record:
+            fields[spec.yaml] = api_to_yaml_value(spec, record[spec.api], key_by_id)
+        elif spec.api in supported:
+            fields[spec.yaml] = None
+    return fields

@@ -7,6 +7,7 @@ that an apply never stops half-way on a 400 the plan could have foreseen.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.clicktime import assumptions
@@ -14,7 +15,62 @@ from reconciler.config.desired import Configuration
 from reconciler.errors import Problem
 from reconciler.model import ASSIGNMENTS, DesiredObject, Key, Kind, LiveObject, LiveState, format_key
 
-DEFAULT_TASK_CODES = frozenset(code for code, _ in assumptions.DEFAULT_TASKS)
+MODULES_FOR_DIVISIONS = ("Corporate", "Enterprise")
+CUSTOM_FIELD_KINDS = frozenset({Kind.CLIENT, Kind.JOB, Kind.TASK, Kind.USER, Kind.DIVISION})
+
+
+def company_modules(company: Mapping[str, Any]) -> set[str]:
+    """Company.OptionalModules, read whichever way it comes: {name: true}, [names] or one name."""
+    value = company.get("OptionalModules")
+    if isinstance(value, dict):
+        return {str(k) for k, v in value.items() if v}
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    return {value} if isinstance(value, str) and value else set()
+
+
+def kind_unavailable(kind: Kind, company: Mapping[str, Any]) -> str | None:
+    """Why the account cannot hold this kind at all, or None. Unknown settings never refuse."""
+    if kind is Kind.DIVISION and "OptionalModules" in company and not (
+            company_modules(company) & set(MODULES_FOR_DIVISIONS)):
+        return ("divisions need ClickTime's Corporate or Enterprise module (Company.OptionalModules has "
+                "neither); leave divisions out of the configuration, or upgrade the account")
+    return None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A field the account refuses (or would silently drop) under its current settings."""
+
+    kind: Kind
+    field: str
+    reason: str
+
+
+def closed_gates(company: Mapping[str, Any]) -> list[Gate]:
+    """The spec's company requirements on managed fields that this account does not meet. A
+    setting the account does not report is not taken as closed: `doctor --probe` tells."""
+    gates = []
+    billable_by = company.get("BillableSetting")
+    if billable_by in ("Job", "Task"):
+        other, closed = ("task", Kind.JOB) if billable_by == "Task" else ("job", Kind.TASK)
+        gates.append(Gate(closed, "billable", f"this account sets billability by {other} (Company.BillableSetting = "
+                                              f"{billable_by}); manage billable on {other}s, or change the setting "
+                                              "in ClickTime"))
+    if company.get("EnableProjectApprovals") is False:
+        gates.append(Gate(Kind.JOB, "time_requires_approval",
+                          "Job Approvals are off in this account (Company.EnableProjectApprovals = false); turn "
+                          "them on in ClickTime, or leave time_requires_approval out"))
+    division = kind_unavailable(Kind.DIVISION, company)
+    if division:
+        gates.append(Gate(Kind.USER, "division", division))
+    return gates
+
+
+def gated_api_fields(kind: Kind, company: Mapping[str, Any]) -> frozenset[str]:
+    from reconciler.model import FIELD_BY_YAML
+
+    return frozenset(FIELD_BY_YAML[kind][g.field].api for g in closed_gates(company) if g.kind is kind)
 
 
 def assignment_lists_allowed(company: Mapping[str, Any]) -> dict[str, bool]:
@@ -27,10 +83,13 @@ def assignment_lists_allowed(company: Mapping[str, Any]) -> dict[str, bool]:
 
 
 def exempt_from_prune(kind: Kind, have: LiveObject, live: LiveState) -> bool:
-    """A new account's default tasks and the user the tool acts as are never pruned."""
-    if kind is Kind.TASK and have.key[0] in DEFAULT_TASK_CODES:
-        return True
+    """The user the tool acts as is never pruned. (ClickTime's nine seeded tasks cannot be told
+    apart from others: their names are undocumented; see SEEDED_TASKS_NOTE.)"""
     return kind is Kind.USER and have.id == live.me.get("ID")
+
+
+SEEDED_TASKS_NOTE = ("ClickTime creates nine tasks with every account; if this is one of them, declare it, list it "
+                     "under protect.tasks, or `reconciler import --kinds tasks` first")
 
 
 def check_against_live(config: Configuration, live: LiveState,
@@ -52,8 +111,14 @@ def check_against_live(config: Configuration, live: LiveState,
             setting, wanted = assumptions.ASSIGNMENT_REQUIRES[ASSIGNMENTS[list_name][1]]
             for job in using:
                 problems.append(Problem(job.field_locations[list_name],
-                                        f"{list_name}: the account's company setting {setting} is "
-                                        f"{live.company.get(setting)!r}; managing job {list_name} needs {wanted!r}"))
+                                        f"{list_name}: the account's list controls are off for this "
+                                        f"(Company.{setting} = {live.company.get(setting)!r}); managing job "
+                                        f"{list_name} needs {setting} = {wanted!r}: change it in ClickTime "
+                                        "(Company Preferences > list controls), or leave the list out"))
+    _check_account_settings(config, live, problems)
+    _check_custom_fields(config, live, problems)
+    _check_case_twins(config, live, problems)
+    notes.update(_administrators(config, live))
     _check_unique_against_live(Kind.TASK, "name", desired, live, problems, fold=True)
     _check_unique_against_live(Kind.CLIENT, "client_number", desired, live, problems, fold=False)
     for job in desired[Kind.JOB].values():
@@ -91,14 +156,86 @@ def _check_unique_against_live(kind: Kind, name: str, desired: dict[Kind, dict[K
             continue  # its value will change (or it goes away)
         if value:
             held[norm(value)] = obj
-    for obj in desired[kind].values():
-        value = obj.fields.get(name)
-        if obj.absent or not value:
+    for wanted in desired[kind].values():
+        value = wanted.fields.get(name)
+        if wanted.absent or not value:
             continue
         holder = held.get(norm(value))
-        if holder is not None and holder.key != obj.key:
-            problems.append(Problem(obj.field_locations[name],
-                                    f"{kind.value} '{format_key(obj.key)}': {name} '{value}' is already used by "
+        if holder is not None and holder.key != wanted.key:
+            problems.append(Problem(wanted.field_locations[name],
+                                    f"{kind.value} '{format_key(wanted.key)}': {name} '{value}' is already used by "
                                     f"{kind.value} '{format_key(holder.key)}' in the account"))
 
 
+def _check_account_settings(config: Configuration, live: LiveState, problems: list[Problem]) -> None:
+    desired = config.desired.objects
+    for gate in closed_gates(live.company):
+        for obj in desired[gate.kind].values():
+            if gate.field in obj.fields and not obj.absent:
+                problems.append(Problem(obj.field_locations.get(gate.field, obj.where), f"{gate.field}: {gate.reason}"))
+    for kind, reason in live.unavailable.items():
+        for obj in desired[kind].values():
+            problems.append(Problem(obj.where, f"{kind.value} '{format_key(obj.key)}': {reason}"))
+
+
+def _definitions(live: LiveState, kind: Kind) -> dict[str, Mapping[str, Any]] | None:
+    defined = live.custom_fields.get(kind)
+    if defined is None:
+        return None
+    return {str(d.get("Name")): d for d in defined if d.get("Name")}
+
+
+def _check_custom_fields(config: Configuration, live: LiveState, problems: list[Problem]) -> None:
+    """Keys must be defined for the kind; a required definition must have a value on create."""
+    for kind in sorted(CUSTOM_FIELD_KINDS & set(live.custom_fields)):
+        defined = _definitions(live, kind)
+        if defined is None:
+            continue
+        required = sorted(name for name, d in defined.items() if d.get("IsRequired") is True)
+        for obj in config.desired.objects[kind].values():
+            if obj.absent:
+                continue
+            declared = obj.fields.get("custom_fields") or {}
+            where = obj.field_locations.get("custom_fields", obj.where)
+            for name in sorted(set(declared) - set(defined)):
+                known = ", ".join(sorted(defined)) or "none"
+                problems.append(Problem(where, f"custom_fields.{name}: no custom field {name!r} is defined for "
+                                               f"{kind.section} in this account (defined: {known}); define it in "
+                                               "ClickTime (Company > Custom Fields) or remove it"))
+            creating = obj.key not in live.objects[kind]
+            missing = [name for name in required if declared.get(name) in (None, "")]
+            if creating and missing:
+                problems.append(Problem(where, f"{kind.value} '{format_key(obj.key)}': the account requires the "
+                                               f"custom field(s) {', '.join(missing)} for new {kind.section}; "
+                                               "declare them under custom_fields"))
+
+
+_CASE_CHECKED = {Kind.CLIENT: "ShortName", Kind.TASK: "TaskCode", Kind.JOB: "JobNumber", Kind.USER: "Email"}
+
+
+def _check_case_twins(config: Configuration, live: LiveState, problems: list[Problem]) -> None:
+    """ClickTime's case rules are undocumented: a new key that differs from a live one only in
+    case would either be refused or become a near-duplicate. Never create it."""
+    for kind, api_name in _CASE_CHECKED.items():
+        by_folded: dict[Key, Key] = {tuple(p.casefold() for p in key): key for key in live.objects[kind]}
+        for obj in config.desired.objects[kind].values():
+            if obj.absent or obj.key in live.objects[kind]:
+                continue
+            twin = by_folded.get(tuple(p.casefold() for p in obj.key))
+            if twin is not None:
+                problems.append(Problem(obj.where, f"{kind.value} '{format_key(obj.key)}' differs only in case from "
+                                                   f"'{format_key(twin)}' in the account ({api_name}); ClickTime's "
+                                                   "case rules are undocumented, so it is not created: write the key "
+                                                   "as the account has it"))
+
+
+ADMIN_NOTE = ("ClickTime's API cannot create administrators: created as a manager; promote them in ClickTime "
+              "under Company > People")
+
+
+def _administrators(config: Configuration, live: LiveState) -> dict[tuple[Kind, Key], tuple[str, ...]]:
+    notes = {}
+    for obj in config.desired.objects[Kind.USER].values():
+        if obj.fields.get("security_level") == "admin" and obj.key not in live.objects[Kind.USER] and not obj.absent:
+            notes[(Kind.USER, obj.key)] = (ADMIN_NOTE,)
+    return notes

@@ -71,6 +71,7 @@ def test_plan_reads_the_minimum_number_of_pages(server: EmulatorServer, basic_co
     before = server.stats["total"]
     assert run("plan", basic_config, "--detailed-exitcode").exit_code == 0
     calls = server.stats["total"] - before
-    # Company + Me, ceil(n/2) pages for 2 clients, 11 tasks, 3 users, 3 jobs, and the
-    # assignment lists the configuration manages: tasks on 2 jobs, users on 1.
-    assert calls == 2 + (1 + 6 + 2 + 2) + 3
+    # Company + Me; ceil(n/2) pages of the active 2 clients, 11 tasks, 3 users, 3 jobs, and one
+    # (empty) page of each kind's inactive records; the custom-field definitions of the 4 kinds
+    # declared; and the assignment lists the configuration manages: tasks on 2 jobs, users on 1.
+    assert calls == 2 + (1 + 6 + 2 + 2) + 4 + 4 + 3

@@ -9,10 +9,18 @@ from conftest import run
 
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.profiles import from_dict
 
 
 def messy_account(emulator: Emulator, api: ClickTimeClient) -> None:
     """Inactive objects, a job without a client, odd characters, keys that look like other types."""
+    emulator.reset(from_dict({
+        "name": "messy", "description": "a Corporate account with job custom fields",
+        "company": {"BillableSetting": "Task", "JobRestrictionMethod": "byperson", "TaskRestrictionMethod": "byjob",
+                    "EnableProjectApprovals": True},
+        "optional_modules": ["Corporate"],
+        "custom_fields": {"Jobs": [{"name": "Region", "display_name": "Region", "data_type": "Text"},
+                                   {"name": "Budget", "display_name": "Budget", "data_type": "Number"}]}}))
     division = api.create("Divisions", {"Name": "Engineering"})
     api.create("Divisions", {"Name": "Old Division", "IsActive": False})
     full_time = api.create("EmploymentTypes", {"Name": "Full-time"})

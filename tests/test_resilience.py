@@ -36,7 +36,7 @@ def synthetic_config(directory: Path, clients: int = 20, tasks: int = 15, users:
     (directory / "reconciler.yaml").write_text("prune: {jobs: deactivate}\n")
     (directory / "base.yaml").write_text(yaml.safe_dump({
         "clients": {f"C{n:02d}": {"name": f"Client {n} \"quoted\" & odd"} for n in range(clients)},
-        "tasks": {code: {"name": f"Task {code}", "billable": n % 2 == 0} for n, code in enumerate(task_codes)},
+        "tasks": {code: {"name": f"Task {code}", "notes": f"note {n}"} for n, code in enumerate(task_codes)},
         "users": {email: {"name": f"User {n}", "security_level": "standard"} for n, email in enumerate(emails)},
     }))
     per_client: dict[str, dict[str, dict]] = {}

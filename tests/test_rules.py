@@ -152,17 +152,19 @@ def test_job_declared_active_under_client_pruned_away_is_an_error(tmp_path: Path
     assert "jobs.yaml:3:32: job 'GLOBEX/G-1' is declared active, but its client is deactivated by this plan" in result.stderr
 
 
-def test_default_tasks_are_never_pruned(tmp_path: Path, sandbox_path: Path) -> None:
+def test_seeded_tasks_are_pruned_like_any_other_with_a_note(tmp_path: Path, sandbox_path: Path) -> None:
+    """ClickTime's nine seeded tasks have undocumented names: no rule may single them out. The
+    plan says what they may be; importing them first (or protect) keeps them."""
     config = write_config(tmp_path / "c", {"reconciler.yaml": "prune: {tasks: deactivate}\n",
-                                           "tasks.yaml": "tasks:\n  DEV: {name: Development}\n  OLD: {name: Old}\n"})
-    run("apply", config, "--yes")
-    (config / "tasks.yaml").write_text("tasks:\n  DEV: {name: Development}\n")
+                                           "tasks.yaml": "tasks:\n  DEV: {name: Development}\n"})
     plan = plan_json(config)
-    assert [(c["action"], c["key"]) for c in plan["changes"]] == [("deactivate", "OLD")]
-    assert plan["policy"]["tasks"] == {"prune": "deactivate", "live": 11, "active": 11, "left_alone": 9, "protect": [],
-                                       "protected_skipped": 0, "ignore_fields": []}
-    header = run("plan", config).stdout
-    assert "tasks    prune: deactivate live: 11     left alone: 9" in header
+    pruned = [c for c in plan["changes"] if c["action"] == "deactivate"]
+    assert len(pruned) == 9 and all("ClickTime creates nine tasks" in c["notes"][-1] for c in pruned)
+    seeded = tmp_path / "seeded"
+    assert run("import", "--out", seeded, "--kinds", "tasks").exit_code == 0
+    (config / "seeded-tasks.yaml").write_text((seeded / "tasks.yaml").read_text())
+    (config / "tasks.yaml").write_text("tasks:\n  DEV: {name: Development}\n")
+    assert [c["action"] for c in plan_json(config)["changes"]] == ["create"]
 
 
 def test_account_owner_is_never_pruned(tmp_path: Path, sandbox_path: Path) -> None:
@@ -223,8 +225,8 @@ def test_assignments_need_the_company_list_control(basic_config: Path, emulator:
     emulator.set_company(TaskRestrictionMethod="mytasks")
     result = run("plan", basic_config)
     assert result.exit_code == 1
-    assert ("jobs.yaml:8:14: tasks: the account's company setting TaskRestrictionMethod is 'mytasks'; "
-            "managing job tasks needs 'byjob'") in result.stderr
+    assert ("jobs.yaml:8:14: tasks: the account's list controls are off for this (Company.TaskRestrictionMethod = "
+            "'mytasks'); managing job tasks needs TaskRestrictionMethod = 'byjob': change it in ClickTime") in result.stderr
 
 
 def test_task_name_taken_live_by_another_code(tmp_path: Path, sandbox_path: Path) -> None:

@@ -254,7 +254,8 @@ class ClickTimeClient:
     def _pages_without_count(self, path: str, page: Callable[[int, int], dict[str, Any]], first: dict[str, Any],
                              limit: int) -> list[dict[str, Any]]:
         """Sequential paging for a server that sends no page.count: follow links.next / data."""
-        pages, body, offset = [], first, 0
+        pages: list[dict[str, Any]] = []
+        body, offset = first, 0
         for _ in range(assumptions.MAX_PAGES):
             links = (body.get("page") or {}).get("links") or {}
             if not body["data"] or len(body["data"]) < limit or ("next" in links and not links["next"]):
@@ -317,8 +318,8 @@ class ClickTimeClient:
             raise MalformedAnswer(self.backend, "GET", path, "not the record asked for", body)
         return data
 
-    def update(self, collection: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", f"/{collection}/{record_id}", body=body)["data"]
+    def update(self, collection: str, record_id: str, body: dict[str, Any]) -> None:
+        self.request("PATCH", f"/{collection}/{record_id}", body=body)
 
     def delete(self, collection: str, record_id: str) -> None:
         self.request("DELETE", f"/{collection}/{record_id}")

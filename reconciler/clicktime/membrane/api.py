@@ -168,14 +168,14 @@ class MembraneApi:
         body = _body(answer)
         if 200 <= answer.status_code < 300:
             return body
-        error = membrane_error(body) or {"type": "", "message": f"HTTP {answer.status_code} from GET {path}"}
-        if answer.status_code == 401 or error.get("key") == "not_authenticated":
+        said = membrane_error(body) or {"type": "", "message": f"HTTP {answer.status_code} from GET {path}"}
+        if answer.status_code == 401 or said.get("key") == "not_authenticated":
             raise MembraneLoginError(f"Membrane rejected {self.tokens.description} (HTTP {answer.status_code}: "
-                                     f"{error.get('message')})", self.login_fix)
+                                     f"{said.get('message')})", self.login_fix)
         if answer.status_code == 404:  # Membrane's own endpoints exist: the URL is not Membrane's API
             raise MembraneError(f"{self.base_url} does not answer like Membrane's API (HTTP 404 for GET {path})",
                                 f"check MEMBRANE_API_URL (default {MA.DEFAULT_API_URL})")
-        raise MembraneError(f"Membrane's API answered HTTP {answer.status_code} to GET {path}: {error.get('message')}",
+        raise MembraneError(f"Membrane's API answered HTTP {answer.status_code} to GET {path}: {said.get('message')}",
                             "try again later" if answer.status_code == 429 or answer.status_code >= 500 else None)
 
     def connections(self) -> list[dict[str, Any]]:

@@ -133,7 +133,7 @@ def parse_version(result: CliResult) -> tuple[int, int, int] | None:
 
 
 def path_prefix() -> str:
-    prefix = os.environ.get(PATH_PREFIX_ENV, MA.PATH_BELOW_API_ROOT).strip().rstrip("/")
+    prefix = str(os.environ.get(PATH_PREFIX_ENV, MA.PATH_BELOW_API_ROOT)).strip().rstrip("/")
     return prefix if not prefix or prefix.startswith("/") else "/" + prefix
 
 

@@ -21,9 +21,13 @@ def connection_items(value: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def is_clicktime(connection: Mapping[str, Any]) -> bool:
-    integration = connection.get("integration") if isinstance(connection.get("integration"), dict) else {}
-    connector = connection.get("connector") if isinstance(connection.get("connector"), dict) else {}
+    integration = _mapping(connection.get("integration"))
+    connector = _mapping(connection.get("connector"))
     texts = [connection.get("integrationKey"), connection.get("connectorKey"), integration.get("key"),
              integration.get("name"), connector.get("key"), connector.get("name"), connection.get("name"),
              connection.get("key")]

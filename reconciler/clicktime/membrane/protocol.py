@@ -45,7 +45,7 @@ _USAGE_ERROR = re.compile(r"unknown (command|option|argument|flag)|unexpected ar
 
 
 def clean(text: str) -> str:
-    return MA.ANSI_ESCAPE.sub("", text or "").replace("\r\n", "\n")
+    return str(MA.ANSI_ESCAPE.sub("", text or "")).replace("\r\n", "\n")
 
 
 def find_json(text: str) -> Any:
@@ -126,8 +126,8 @@ def upstream_response(status: int, body: Any, headers: Mapping[str, Any], ctx: E
 def outcome_from_error(error: Mapping[str, Any], status: int | None, headers: Mapping[str, Any],
                        ctx: ErrorContext) -> Response:
     """Membrane's ErrorData as a Response the client knows how to treat, or a MembraneError."""
-    data = error.get("data") if isinstance(error.get("data"), dict) else {}
-    upstream = data.get("response") if isinstance(data.get("response"), dict) else None
+    data: Mapping[str, Any] = error["data"] if isinstance(error.get("data"), dict) else {}
+    upstream = data["response"] if isinstance(data.get("response"), dict) else None
     if upstream is not None and isinstance(upstream.get("status"), int):
         inner = membrane_error(_decode_body(upstream.get("data"), upstream["status"]))
         if inner is not None:  # Membrane's own answer (our login, its limits), not ClickTime's
@@ -168,7 +168,7 @@ def _wrapper_parts(value: Any) -> tuple[int, Any, Mapping[str, Any]] | None:
     if status is None or not 100 <= status <= 599:
         return None
     body = next((value[k] for k in keys["body"] if k in value), None)
-    headers = next((value[k] for k in keys["headers"] if isinstance(value.get(k), dict)), {})
+    headers: Mapping[str, Any] = next((value[k] for k in keys["headers"] if isinstance(value.get(k), dict)), {})
     return status, body, headers
 
 
