@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cmarkgfm
 import pytest
+import yaml
 from cmarkgfm.cmark import Options
 
 from reconciler.config.loader import load_configuration
@@ -275,3 +276,22 @@ def test_redacted_yaml_patch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     shown = yaml_patch(plan, config, LiveState(), redact=True)
     assert [value for value in [*PERSONAL, "Robert Roe"] if value in shown] == []
     assert "c***@example.com" in shown
+
+
+def test_json_plan_escapes_what_json_leaves_raw() -> None:
+    text = render(terminal_plan(), "json")
+    assert RAW.findall(text) == []
+    data = json.loads(text)
+    assert data["warnings"] == TERMINAL_HOSTILE  # the same text once read back
+
+
+def test_expanded_configuration_escapes_format_characters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.render.expanded import render_expanded
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "c.yaml").write_text('clients:\n  ACME: {name: "abc\\u202edcba", notes: "caf\\u00e9"}\n',
+                                                encoding="utf-8")
+    text = render_expanded(load_configuration("config").desired)
+    assert RAW.findall(text) == [] and "\\u202E" in text
+    assert yaml.safe_load(text)["clients"]["ACME"] == {"name": "abc\u202edcba", "notes": "caf\u00e9"}

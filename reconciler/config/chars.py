@@ -15,10 +15,13 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def unsafe(char: str) -> bool:
+    """Whether visible() escapes the character."""
+    return unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
 def _escape(char: str) -> str:
-    if unicodedata.category(char) not in _UNSAFE_CATEGORIES:
-        return char
-    return _code(char)
+    return _code(char) if unsafe(char) else char
 
 
 def _code(char: str) -> str:

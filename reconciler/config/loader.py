@@ -218,8 +218,8 @@ class _Builder:
             if section == "defaults":
                 for kind_section, obj in body.items():
                     if isinstance(obj, dict) and "template" in obj:
-                        problems.append(Problem(doc.where((section, kind_section, "template")),
-                                                "template: defaults cannot name a template; set it on each job instead"))
+                        problems.append(Problem(doc.where((section, kind_section, "template")), "template: defaults "
+                                                "cannot name a template; set it on each job instead"))
                     if kind_section in KIND_BY_SECTION:
                         self._remember(self.defaults, KIND_BY_SECTION[kind_section], obj, doc,
                                        (section, kind_section), "defaults for", problems)

@@ -32,4 +32,10 @@ def expanded_document(state: DesiredState) -> dict[str, Any]:
 
 
 def render_expanded(state: DesiredState) -> str:
-    return yaml.safe_dump(expanded_document(state), sort_keys=False, allow_unicode=True, width=100)
+    document = expanded_document(state)
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    if all(line.isprintable() for line in text.splitlines()):
+        return text
+    # YAML counts bidi overrides and other format characters as printable and writes them raw;
+    # escaping everything beyond ASCII keeps them from reordering what the terminal shows
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=False, width=100)

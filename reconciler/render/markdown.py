@@ -108,7 +108,8 @@ def render(plan: Plan) -> str:
         lines += [f"<details><summary>Assignments ({len(assignments)})</summary>", ""]
         lines += [f"- {_describe(c, table=False)}" for c in assignments] + ["", "</details>", ""]
     lines += ["<details><summary>Policy</summary>", "",
-              "| kind | prune | live | left alone | protect | ignore_fields |", "| --- | --- | ---: | ---: | --- | --- |"]
+              "| kind | prune | live | left alone | protect | ignore_fields |",
+              "| --- | --- | ---: | ---: | --- | --- |"]
     lines += [f"| {k.section} | {prose(h.policy)} | {h.live} | {h.left_alone} "
               f"| {', '.join(code(p, table=True) for p in h.protect) or '—'} "
               f"| {prose(', '.join(h.ignore_fields)) or '—'} |" for k, h in plan.kinds.items()]
