@@ -17,6 +17,7 @@ from reconciler.cli import main
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.sandbox.emulator import Emulator
 from reconciler.sandbox.server import EmulatorServer, Knobs
+from reconciler.sandbox.styles import parse_styles
 from reconciler.sandbox.transport import SandboxTransport
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,12 +39,30 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture(params=["sandbox", "http", "membrane", "membrane-api"])
+TRANSPORTS = ["sandbox", "http", "membrane", "membrane-api"]
+# How a real account might answer where ClickTime's documents are silent: every variant at once.
+REAL_STYLE = ("omit-nulls,datetimes,conflict-409,small-pages,absolute-links,decimals-as-strings,"
+              "inactive-by-default,last-query-wins")
+
+
+@pytest.fixture(params=TRANSPORTS)
 def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The account every end-to-end test works on, reached in-process ("sandbox"), through the
     http transport and the emulator's HTTP server on loopback ("http"), through the fake membrane
     CLI first on PATH ("membrane"), or through the fake Membrane API on loopback ("membrane-api")."""
+    yield from account(request.param, None, tmp_path, monkeypatch)
+
+
+def account(transport: str, profile: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh account of `profile` (None: the default) behind `transport`; "http-real-style"
+    is the HTTP server answering in REAL_STYLE."""
     path = tmp_path / "sandbox.sqlite3"
+    if profile is not None:
+        from reconciler.sandbox.profiles import load_profile
+
+        emulator = Emulator.open(str(path))
+        emulator.reset(load_profile(profile))
+        emulator.close()
     monkeypatch.setenv("RECONCILER_SANDBOX", str(path))
     monkeypatch.delenv("RECONCILER_BACKEND", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
@@ -51,10 +70,10 @@ def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
                  "MEMBRANE_API_URI", "MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET", "MEMBRANE_TENANT_KEY",
                  "MEMBRANE_CLICKTIME_PATH_PREFIX", "MEMBRANE_RECORD_DIR"):
         monkeypatch.delenv(name, raising=False)
-    if request.param == "sandbox":
+    if transport == "sandbox":
         yield path
         return
-    if request.param == "membrane":  # the fake membrane CLI, first on PATH, on the same account
+    if transport == "membrane":  # the fake membrane CLI, first on PATH, on the same account
         from fakes import FakeMembrane
 
         for name, value in FakeMembrane(tmp_path / "membrane", path).env().items():
@@ -62,7 +81,7 @@ def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
         monkeypatch.setenv("RECONCILER_BACKEND", "membrane")
         yield path
         return
-    if request.param == "membrane-api":  # the fake Membrane API on loopback, on the same account
+    if transport == "membrane-api":  # the fake Membrane API on loopback, on the same account
         from fakes.membrane_api_server import FakeMembraneApi
 
         api = FakeMembraneApi(Emulator.open(str(path)), token="membrane-test-token").start()
@@ -73,7 +92,8 @@ def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
         api.stop()
         api.emulator.close()
         return
-    with serve_over_http(path, monkeypatch, Knobs(token="test-token")):
+    style = parse_styles(REAL_STYLE if transport == "http-real-style" else "")
+    with serve_over_http(path, monkeypatch, Knobs(token="test-token", style=style)):
         yield path
 
 

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import EXAMPLES, Result, run
+import pytest
+from conftest import EXAMPLES, TRANSPORTS, Result, account, run
 
 from reconciler.clicktime.client import ClickTimeClient
+
+
+PROFILES = ["bills-by-job", "corporate-bills-by-job"]
+
+
+@pytest.fixture(params=[(t, p) for p in PROFILES for t in [*TRANSPORTS, "http-real-style"]],
+                ids=lambda param: "-".join(param))
+def sandbox_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The whole loop on two kinds of account, over every transport, and over a server that
+    answers as a real account might where ClickTime's documents are silent."""
+    transport, profile = request.param
+    yield from account(transport, profile, tmp_path, monkeypatch)
 
 
 def assert_no_changes(directory: Path) -> Result:
@@ -52,8 +66,12 @@ def test_import_refuses_to_mix_with_existing_files(basic_config: Path, sandbox_p
     assert "already holds" in result.stderr
 
 
-def test_example_agency_applies_and_converges(tmp_path: Path, sandbox_path: Path) -> None:
+def test_example_agency_applies_and_converges(tmp_path: Path, sandbox_path: Path,
+                                              request: pytest.FixtureRequest) -> None:
     example = EXAMPLES / "agency"
+    named = (example / "reconciler.yaml").read_text().splitlines()[0].removeprefix("# Sandbox profile: ")
+    if request.node.callspec.params["sandbox_path"][1] != named:
+        pytest.skip(f"the agency example is written for the {named} profile")
     assert run("validate", example).exit_code == 0
     first = run("apply", example, "--yes")
     assert first.exit_code == 0, first.stderr

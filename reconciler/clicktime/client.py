@@ -289,7 +289,12 @@ class ClickTimeClient:
         uncertain = False
         for _ in range(self.retry.attempts):
             try:
-                return dict(self.request("POST", f"/{collection}", body=body)["data"])
+                created = self.request("POST", f"/{collection}", body=body)
+                data = created.get("data") if isinstance(created, dict) else None
+                if not isinstance(data, dict) or not isinstance(data.get("ID"), str):
+                    raise MalformedAnswer(self.backend, "POST", f"/{collection}", "a create answer without the "
+                                          "created record's ID", created)
+                return data
             except OutcomeUnknown:
                 uncertain = True
             except ApiError as error:

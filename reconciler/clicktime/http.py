@@ -6,17 +6,20 @@ classes (connect vs read), which decide whether a failed request may have been a
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from reconciler.clicktime.transport import Request, Response, TransportError
-from reconciler.secrets import register_secret
+from reconciler.secrets import register_secret, scrub
 
 DEFAULT_API_URL = "https://api.clicktime.com/v2"
 
@@ -38,13 +41,52 @@ class HttpTransport:
         url = self.base_url + request.path
         content = None if request.body is None else json.dumps(request.body).encode()
         headers = {"Content-Type": "application/json"} if content is not None else {}
-        with transport_errors(self.base_url):
-            answer = self._client.request(request.method, url, params=list(request.query), content=content,
-                                          headers=headers)
-        return Response(answer.status_code, _json_body(answer), dict(answer.headers))
+        answer = send_request(self._client, self.base_url, request.method, url, list(request.query), content, headers)
+        return Response(answer.status, _json_body(answer), answer.headers)
 
     def close(self) -> None:
         self._client.close()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    content: bytes
+
+
+def send_request(client: httpx.Client, base_url: str, method: str, url: str, query: list[tuple[str, str]],
+                 content: bytes | None, headers: dict[str, str]) -> Answer:
+    """One exchange, its body read raw and decoded here: a proxy may pass on a Content-Encoding
+    header over a body it already decoded, which httpx would refuse to read."""
+    with transport_errors(base_url):
+        request = client.build_request(method, url, params=query, content=content, headers=headers)
+        response = client.send(request, stream=True)
+        try:
+            raw = b"".join(response.iter_raw())
+        finally:
+            response.close()
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    return Answer(response.status_code, dict(response.headers), decode_body(raw, encoding))
+
+
+def decode_body(raw: bytes, encoding: str) -> bytes:
+    """The body as sent, decoded when it is in fact encoded; an undecodable body is kept as it is
+    (the caller then refuses it as not ClickTime's JSON, naming the backend)."""
+    if encoding in ("gzip", "x-gzip") and raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError):
+            return raw
+    if encoding == "deflate":
+        try:
+            return zlib.decompress(raw)
+        except zlib.error:
+            try:
+                return zlib.decompress(raw, -zlib.MAX_WBITS)
+            except zlib.error:
+                return raw
+    return raw
 
 
 @contextmanager
@@ -76,11 +118,12 @@ def secret_from_env(variable: str, file_variable: str) -> str | None:
     return value or None
 
 
-def _json_body(answer: httpx.Response) -> Any:
+def _json_body(answer: Answer) -> Any:
     if not answer.content:
         return None
     try:
-        return answer.json()
+        return json.loads(answer.content)
     except ValueError:
-        text = answer.text.strip().splitlines()[0][:200] if answer.text.strip() else ""
-        return {"errors": [{"Message": f"non-JSON answer (HTTP {answer.status_code}): {text}"}]}
+        text = answer.content.decode("utf-8", "replace").strip()
+        shown = scrub(text.splitlines()[0][:200]) if text else ""
+        return {"errors": [{"Message": f"non-JSON answer (HTTP {answer.status}): {shown}"}]}

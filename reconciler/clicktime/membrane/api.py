@@ -29,8 +29,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from reconciler.clicktime.http import secret_from_env, transport_errors
+from reconciler.clicktime.http import Answer, secret_from_env, send_request
 from reconciler.clicktime.membrane import assumptions as MA
+from reconciler.clicktime.membrane.basepath import BasePath
 from reconciler.clicktime.membrane.cli import path_prefix
 from reconciler.clicktime.membrane.connections import choose_connection, connection_items
 from reconciler.clicktime.membrane.errors import ErrorContext, MembraneError, MembraneLoginError
@@ -147,16 +148,14 @@ class MembraneApi:
     def close(self) -> None:
         self._client.close()
 
-    def send(self, method: str, path: str, query: Any = (), body: Any = None) -> httpx.Response:
+    def send(self, method: str, path: str, query: Any = (), body: Any = None) -> Answer:
         content = None if body is None else json.dumps(body).encode()
         headers = {"Authorization": f"Bearer {self.tokens.token()}"}
         if content is not None:
             headers["Content-Type"] = "application/json"
         with self._lock:
             self.calls += 1
-        with transport_errors(self.base_url):
-            return self._client.request(method, self.base_url + path, params=list(query), content=content,
-                                        headers=headers)
+        return send_request(self._client, self.base_url, method, self.base_url + path, list(query), content, headers)
 
     def get(self, path: str, query: Any = ()) -> Any:
         """One of Membrane's own endpoints; its errors become MembraneErrors."""
@@ -166,17 +165,17 @@ class MembraneApi:
             raise MembraneError(f"Membrane's API at {self.base_url}: {error}",
                                 "check MEMBRANE_API_URL and the network") from None
         body = _body(answer)
-        if 200 <= answer.status_code < 300:
+        if 200 <= answer.status < 300:
             return body
-        said = membrane_error(body) or {"type": "", "message": f"HTTP {answer.status_code} from GET {path}"}
-        if answer.status_code == 401 or said.get("key") == "not_authenticated":
-            raise MembraneLoginError(f"Membrane rejected {self.tokens.description} (HTTP {answer.status_code}: "
+        said = membrane_error(body) or {"type": "", "message": f"HTTP {answer.status} from GET {path}"}
+        if answer.status == 401 or said.get("key") == "not_authenticated":
+            raise MembraneLoginError(f"Membrane rejected {self.tokens.description} (HTTP {answer.status}: "
                                      f"{said.get('message')})", self.login_fix)
-        if answer.status_code == 404:  # Membrane's own endpoints exist: the URL is not Membrane's API
+        if answer.status == 404:  # Membrane's own endpoints exist: the URL is not Membrane's API
             raise MembraneError(f"{self.base_url} does not answer like Membrane's API (HTTP 404 for GET {path})",
                                 f"check MEMBRANE_API_URL (default {MA.DEFAULT_API_URL})")
-        raise MembraneError(f"Membrane's API answered HTTP {answer.status_code} to GET {path}: {said.get('message')}",
-                            "try again later" if answer.status_code == 429 or answer.status_code >= 500 else None)
+        raise MembraneError(f"Membrane's API answered HTTP {answer.status} to GET {path}: {said.get('message')}",
+                            "try again later" if answer.status == 429 or answer.status >= 500 else None)
 
     def connections(self) -> list[dict[str, Any]]:
         """GET /connections, following the cursor."""
@@ -195,20 +194,20 @@ class MembraneApi:
         return items
 
 
-def _body(answer: httpx.Response) -> Any:
+def _body(answer: Answer) -> Any:
     if not answer.content:
         return None
     try:
-        return answer.json()
+        return json.loads(answer.content)
     except ValueError:
-        return answer.text
+        return answer.content.decode("utf-8", "replace")
 
 
 class MembraneApiTransport:
-    def __init__(self, api: MembraneApi, connection_id: str, prefix: str = "") -> None:
+    def __init__(self, api: MembraneApi, connection_id: str, prefix: str | None = "") -> None:
         self.api = api
         self.connection_id = connection_id
-        self.prefix = prefix
+        self.base_path = BasePath(prefix)
         self.base = MA.PROXY_PATH.format(connection=quote(connection_id, safe=""), path="")
         self.context = ErrorContext(connection_id, login_fix=api.login_fix,
                                     connections_hint="GET /connections lists them")
@@ -218,13 +217,15 @@ class MembraneApiTransport:
         return f"MembraneApiTransport({self.api.base_url!r}, {self.connection_id!r})"
 
     def send(self, request: Request) -> Response:
-        answer = self.api.send(request.method.upper(), self.base + self.prefix + request.path, request.query,
-                               request.body)
-        body = _body(answer)
-        found = membrane_error(body)
-        if found is not None:
-            return outcome_from_error(found, answer.status_code, dict(answer.headers), self.context)
-        return upstream_response(answer.status_code, body, dict(answer.headers), self.context)
+        def send_at(path: str) -> Response:
+            answer = self.api.send(request.method.upper(), self.base + path, request.query, request.body)
+            body = _body(answer)
+            found = membrane_error(body)
+            if found is not None:
+                return outcome_from_error(found, answer.status, answer.headers, self.context)
+            return upstream_response(answer.status, body, answer.headers, self.context)
+
+        return self.base_path.send(send_at, request.path)
 
     def close(self) -> None:
         self.api.close()

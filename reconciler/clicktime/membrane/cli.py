@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.clicktime.membrane import assumptions as MA
+from reconciler.clicktime.membrane.basepath import BasePath
 from reconciler.clicktime.membrane.connections import choose_connection, connection_items
 from reconciler.clicktime.membrane.errors import ErrorContext, MembraneError, MembraneLoginError, NotMembraneCli
 from reconciler.clicktime.membrane.protocol import (
@@ -132,8 +133,12 @@ def parse_version(result: CliResult) -> tuple[int, int, int] | None:
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
-def path_prefix() -> str:
-    prefix = str(os.environ.get(PATH_PREFIX_ENV, MA.PATH_BELOW_API_ROOT)).strip().rstrip("/")
+def path_prefix() -> str | None:
+    """MEMBRANE_CLICKTIME_PATH_PREFIX when set (`` or `/v2`); None: found at first contact."""
+    value = os.environ.get(PATH_PREFIX_ENV)
+    if value is None:
+        return None
+    prefix = value.strip().rstrip("/")
     return prefix if not prefix or prefix.startswith("/") else "/" + prefix
 
 
@@ -149,10 +154,10 @@ def request_args(connection_id: str, path: str, request: Request) -> list[str]:
 
 
 class MembraneCliTransport:
-    def __init__(self, runner: CliRunner, connection_id: str, prefix: str = "") -> None:
+    def __init__(self, runner: CliRunner, connection_id: str, prefix: str | None = "") -> None:
         self.runner = runner
         self.connection_id = connection_id
-        self.prefix = prefix
+        self.base = BasePath(prefix)
         self.context = ErrorContext(connection_id)
         self.setup_calls = 0  # calls made before the first request (finding the connection)
 
@@ -164,8 +169,11 @@ class MembraneCliTransport:
         return self.runner.processes
 
     def send(self, request: Request) -> Response:
-        result = self.runner.run(request_args(self.connection_id, self.prefix + request.path, request))
-        return interpret_request(result, request.method.upper(), self.context)
+        def send_at(path: str) -> Response:
+            result = self.runner.run(request_args(self.connection_id, path, request))
+            return interpret_request(result, request.method.upper(), self.context)
+
+        return self.base.send(send_at, request.path)
 
     def close(self) -> None:
         pass

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from reconciler.clicktime.membrane import assumptions as MA
 from reconciler.errors import BackendError
+from reconciler.secrets import scrub
 
 HEADLESS_LOGIN = ("on a machine without a browser: `membrane login --tenant --non-interactive`, open the URL it "
                   "prints, then `membrane login complete <code>`")
@@ -42,3 +44,15 @@ class ErrorContext:
 
     def reconnect(self) -> str:
         return f"reconnect it: `{MA.RECONNECT_COMMAND.format(id=self.connection_id)}`"
+
+
+class MembraneOutputError(MembraneError):
+    """Membrane answered in a shape this version does not know: never read as an empty answer."""
+
+    def __init__(self, value: object) -> None:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        text = scrub(text)
+        shown = text[:200] + ("..." if len(text) > 200 else "")
+        super().__init__(f"Membrane answered in a shape this version cannot read (neither ClickTime's "
+                         f"{{data, page}} envelope nor a known Membrane wrapper); it began: {shown!r}",
+                         "run `reconciler doctor --probe` and attach its --record cassette to a bug report")

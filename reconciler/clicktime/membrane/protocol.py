@@ -27,6 +27,7 @@ from reconciler.clicktime.membrane.errors import (
     ErrorContext,
     MembraneError,
     MembraneLoginError,
+    MembraneOutputError,
     MembraneReauthError,
     NotMembraneCli,
 )
@@ -183,7 +184,9 @@ def response_from_output(value: Any, ctx: ErrorContext) -> Response:
         return upstream_response(status, body, headers, ctx)
     if isinstance(value, dict) and "output" in value and "data" not in value and "errors" not in value:
         return response_from_output(value["output"], ctx)
-    return Response(MA.SUCCESS_STATUS_WHEN_UNKNOWN, value, {})
+    if isinstance(value, dict) and ("data" in value or "errors" in value):
+        return Response(MA.SUCCESS_STATUS_WHEN_UNKNOWN, value, {})
+    raise MembraneOutputError(value)
 
 
 @dataclass(frozen=True)
