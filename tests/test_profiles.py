@@ -138,7 +138,8 @@ def test_time_requires_approval_needs_job_approvals(name: str) -> None:
         assert "ProjectManagerID is required" in message(
             new_job(emu, JobNumber="2", TimeRequiresApproval=True, **cost_center(emu)))
     else:
-        assert "TimeRequiresApproval needs the company setting EnableProjectApprovals=true (it is false)" in message(job)
+        expected = "TimeRequiresApproval needs the company setting EnableProjectApprovals=true (it is false)"
+        assert expected in message(job)
         assert "TimeRequiresApproval" not in ok(emu, "GET", "/Jobs/new")
 
 

@@ -385,7 +385,8 @@ class Emulator:
 
     @staticmethod
     def _label(collection: str, record: dict[str, Any]) -> str:
-        key = {"Clients": "ShortName", "Tasks": "TaskCode", "Users": "Email", "Jobs": "JobNumber"}.get(collection, "Name")
+        keys = {"Clients": "ShortName", "Tasks": "TaskCode", "Users": "Email", "Jobs": "JobNumber"}
+        key = keys.get(collection, "Name")
         return str(record.get(key))
 
     def _check_record(self, collection: str, record: dict[str, Any], body: dict[str, Any]) -> None:

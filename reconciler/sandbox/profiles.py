@@ -242,7 +242,8 @@ def _quirks(value: Any, source: str) -> dict[str, bool]:
         raise _error(source, f"quirks must be a mapping of {', '.join(QUIRK_NAMES)} to true or false")
     unknown = sorted(set(value) - set(QUIRK_NAMES))
     if unknown:
-        raise _error(source, f"quirks: unknown quirk(s) {', '.join(map(str, unknown))} (known: {', '.join(QUIRK_NAMES)})")
+        raise _error(source, f"quirks: unknown quirk(s) {', '.join(map(str, unknown))} "
+                             f"(known: {', '.join(QUIRK_NAMES)})")
     for name, on in value.items():
         if not isinstance(on, bool):
             raise _error(source, f"quirks: {name} must be true or false")
