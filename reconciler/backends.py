@@ -121,8 +121,12 @@ def check_backend_name(name: str) -> str:
     return name
 
 
-def open_client(options: BackendOptions) -> ClickTimeClient:
+def open_client(options: BackendOptions, wrap: Callable[[Transport], Transport] | None = None) -> ClickTimeClient:
+    """The one ClickTime client over the chosen backend's transport (`wrap`ped, to record it)."""
     transport = BACKENDS[check_backend_name(options.backend)].open(options)
+    if wrap is not None:
+        inner, transport = transport, wrap(transport)
+        transport.setup_calls = getattr(inner, "setup_calls", 0)  # type: ignore[attr-defined]
     client = ClickTimeClient(transport, rate_limit=options.rate_limit, concurrency=options.concurrency,
                              backend=options.backend)
     client.calls += getattr(transport, "setup_calls", 0)  # a connection lookup counts too

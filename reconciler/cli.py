@@ -379,15 +379,25 @@ def import_(out: Path, force: bool, kinds: str | None, match: str | None, all_fi
 @main.command()
 @config_dir
 @backend_options
-def doctor(directory: Path, **kwargs: Any) -> None:
+@click.option("--probe", is_flag=True, help="Also check, read-only, how the account answers what ClickTime's "
+                                           "documents leave open (a bounded number of calls).")
+@click.option("--record", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="With --probe: write the exchanges as a redacted cassette (no token; names, emails and notes "
+                   "masked) that `reconciler sandbox serve --replay DIR` serves.")
+def doctor(directory: Path, probe: bool, record: Path | None, **kwargs: Any) -> None:
     """Check the backend end to end and say what is wrong and how to fix it."""
     from reconciler import engine
-    from reconciler.config.loader import load_configuration
     from reconciler.config.settings import SETTINGS_FILE, Settings
     from reconciler.doctor import run_doctor
 
-    settings = load_configuration(directory).settings if (directory / SETTINGS_FILE).is_file() else Settings()
-    checks = run_doctor(engine.resolve_options(split_flags(kwargs), settings))
+    config = None
+    if any(directory.glob("*.yaml")) or any(directory.glob("*/*.yaml")):
+        from reconciler.config.loader import load_configuration
+
+        config = load_configuration(directory)
+    settings = config.settings if config is not None and (directory / SETTINGS_FILE).is_file() else Settings()
+    options = engine.resolve_options(split_flags(kwargs), settings)
+    checks = run_doctor(options, config)
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"
         click.echo(f"[{mark}] {check.name}: {check.detail}")
@@ -395,6 +405,18 @@ def doctor(directory: Path, **kwargs: Any) -> None:
             click.echo(f"       fix: {check.fix}")
     if not all(check.ok for check in checks):
         sys.exit(EXIT_ERROR)
+    if probe:
+        report = engine.first_contact(options, config, record)
+        click.echo("\nProbe (read-only):")
+        for finding in report.findings:
+            click.echo(f"  {finding.line()}")
+        if report.plan_summary:
+            click.echo(f"  plan of {directory}: {report.plan_summary}")
+        click.echo(f"  ({report.calls} API call(s))")
+        if report.cassette is not None:
+            click.echo(f"Cassette written to {report.cassette}; `reconciler sandbox serve --replay {record}` serves it.")
+    elif record is not None:
+        raise ReconcilerError("--record goes with --probe")
 
 
 @main.group()

@@ -237,6 +237,18 @@ def read_touched(client: ClickTimeClient, plan: Plan, label: str) -> LiveState:
 
 
 # -- import ------------------------------------------------------------------------------------
+def read_for_import(client: ClickTimeClient, chosen: set[Kind]) -> tuple[LiveState, dict[Kind, dict[str, Any]]]:
+    """What `import` reads: every record of the chosen kinds the account can hold, every
+    assignment list, and each kind's /new template (ClickTime's defaults, left out of the files)."""
+    from reconciler.model import KINDS
+
+    readable = [k for k in KINDS if k in CORE_KINDS or k in chosen]
+    live = fetch_live(client, all_assignments=Kind.JOB in chosen, kinds=readable)
+    defaults = {k: client.get_object(f"/{k.collection}/new") for k in chosen if k not in live.unavailable}
+    return live, defaults
+
+
+
 @dataclass(frozen=True)
 class ImportResult:
     written: list[Path]
@@ -261,9 +273,7 @@ def import_account(client: ClickTimeClient, out: Path, force: bool, kinds: str |
     if existing and not force:
         raise ReconcilerError(f"{out} already holds {len(existing)} YAML file(s) ({existing[0].relative_to(out)}, "
                               "...); choose an empty directory or pass --force")
-    readable = [k for k in KINDS if k in CORE_KINDS or k in chosen]
-    live = fetch_live(client, all_assignments=Kind.JOB in chosen, kinds=readable)
-    defaults = {k: client.get_object(f"/{k.collection}/new") for k in chosen if k not in live.unavailable}
+    live, defaults = read_for_import(client, chosen)
     options = ImportOptions(frozenset(chosen), match, all_fields, active_only, defaults)
     written = write_export(live, out, options)
     warnings = [f"{count} {kind.section} without a client were not imported (they have no natural key); they "
@@ -271,3 +281,44 @@ def import_account(client: ClickTimeClient, out: Path, force: bool, kinds: str |
     warnings += [f"{kind.section} not imported: {reason}" for kind, reason in live.unavailable.items()
                  if kind in chosen and kinds]
     return ImportResult(written, warnings)
+
+
+# -- first contact -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProbeReport:
+    findings: list[Any]
+    calls: int
+    plan_summary: str
+    cassette: Path | None
+
+
+def first_contact(options: BackendOptions, config: Configuration | None, record: Path | None) -> ProbeReport:
+    """The read-only probe, and with a configuration the reads a plan of it makes, optionally
+    recorded as a redacted cassette that replays to the same answers."""
+    from reconciler.clicktime.cassette import RecordingTransport
+    from reconciler.probe import run_probe
+    from reconciler.render import summary_line
+    from reconciler.secrets import known_secrets
+
+    recorder: list[RecordingTransport] = []
+
+    def wrap(transport: Any) -> Any:
+        recorder.append(RecordingTransport(transport, known_secrets()))
+        return recorder[0]
+
+    client = open_client(options, wrap if record is not None else None)
+    try:
+        findings = run_probe(client)
+        if record is not None:  # so that `import` works against the replayed cassette
+            from reconciler.model import KINDS
+
+            read_for_import(client, set(KINDS))
+        summary = ""
+        if config is not None:
+            plan, _ = read_and_plan(config, client, options.backend)
+            summary = summary_line(plan)
+        calls = client.calls
+    finally:
+        client.close()
+    cassette = recorder[0].write(record, options.backend) if record is not None and recorder else None
+    return ProbeReport(findings, calls, summary, cassette)

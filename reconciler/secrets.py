@@ -36,3 +36,8 @@ def scrub(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def known_secrets() -> list[str]:
+    with _lock:
+        return sorted(_known)

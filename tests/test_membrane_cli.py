@@ -342,7 +342,6 @@ def _manager_connection(account: Emulator) -> dict:
     ({"connections": [connection(disconnected=True)]}, "ClickTime connection",
      f"membrane connect --connectionId {CONN}"),
     ({"connections": []}, "ClickTime connection", "membrane connect --connectorKey clicktime"),
-    ({"collapse_repeated_query": True}, "repeated query parameters", "membrane-api"),
     (_manager_connection, "token user (GET /Me)", "Administrator"),
 ])
 def test_doctor_says_what_is_wrong_and_how_to_fix_it(fake: FakeMembrane, tmp_path: Path, account: Emulator,

@@ -33,10 +33,11 @@ def account_checks(client: ClickTimeClient) -> list[Check]:
         company = client.company()
     except ReconcilerError as error:
         return [*checks, Check("company settings (GET /Company)", False, str(error))]
-    for sub, (setting, wanted) in assumptions.ASSIGNMENT_REQUIRES.items():
-        actual = company.get(setting)
-        checks.append(Check(f"job {sub.lower()} assignments", actual == wanted, f"{setting} is {actual!r}",
-                            None if actual == wanted else
-                            f"managing job {sub.lower()} needs {setting}={wanted!r} (Company Preferences > list "
-                            "controls); without it, leave the jobs' tasks/users lists out of the configuration"))
+    lists = ", ".join(f"job {sub.lower()} {'on' if company.get(setting) == wanted else 'off'} ({setting}="
+                      f"{company.get(setting)!r})" for sub, (setting, wanted) in assumptions.ASSIGNMENT_REQUIRES.items())
+    modules = company.get("OptionalModules")
+    shown = ", ".join(sorted(k for k, v in modules.items() if v)) if isinstance(modules, dict) else modules
+    checks.append(Check("account profile", True, f"list controls: {lists}; BillableSetting="
+                        f"{company.get('BillableSetting')!r}; EnableProjectApprovals={company.get('EnableProjectApprovals')!r}; "
+                        f"optional modules: {shown or 'none'}"))
     return checks
