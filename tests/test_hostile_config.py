@@ -353,3 +353,20 @@ def test_references_are_normalised_and_checked(cfg: Path) -> None:
     assert job.fields["project_manager"] == "jos\u00e9@example.com"
     user = config.desired.objects[Kind.USER][("jos\u00e9@example.com",)]
     assert user.fields["division"] == "Caf\u00e9"
+
+
+def test_keys_with_surrounding_spaces_are_refused(cfg: Path) -> None:
+    write(cfg, {"clients.yaml": "clients:\n  ACME: {name: Acme}\n  'ACME ': {name: Acme twin}\n",
+                "tasks.yaml": "tasks:\n  ' DEV': {name: Dev}\n"})
+    assert problems() == [
+        "cfg/clients.yaml:3:3: client 'ACME ' begins or ends with a space, which would make it look like "
+        "another key",
+        "cfg/tasks.yaml:2:3: task ' DEV' begins or ends with a space, which would make it look like another key",
+    ]
+
+
+def test_protect_patterns_are_normalised_like_keys(cfg: Path) -> None:
+    write(cfg, {"clients.yaml": "clients:\n  \"Caf\\u00e9\": {name: Cafe}\n",
+                "reconciler.yaml": "protect:\n  clients: [\"Cafe\\u0301\"]\n"})
+    config = load_configuration("cfg")
+    assert config.settings.protected(Kind.CLIENT, ("Caf\u00e9",))

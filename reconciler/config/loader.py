@@ -61,11 +61,15 @@ def odd_key(what: str, text: str, where: Callable[[], Location], problems: list[
     visible; if so, a problem. Such a key could pass for another one: `ACME` and `AC\u200bME`.
     Keys are compared after NFC normalisation, which folds the other kind of look-alike."""
     odd = hidden_character(text)
-    if odd is None:
+    if odd is None and text.strip(" ") == text:
         return False
-    shown = escaped(f"{prefix}/{text}" if prefix else text)
-    problems.append(Problem(where(), f"{what}{' ' if label else ': '}'{shown}' contains {odd}, which is invisible or "
-                                     "a control character; keys must be plainly visible text"))
+    shown = f"{what}{' ' if label else ': '}'{escaped(f'{prefix}/{text}' if prefix else text)}'"
+    if odd is None:
+        problems.append(Problem(where(), f"{shown} begins or ends with a space, which would make it look like "
+                                         "another key"))
+    else:
+        problems.append(Problem(where(), f"{shown} contains {odd}, which is invisible or a control character; "
+                                         "keys must be plainly visible text"))
     return True
 
 
@@ -148,7 +152,7 @@ def _load_settings(raw: bytes, display: str, problems: list[Problem]) -> Setting
     return Settings(
         backend=data.get("backend"), prune=prune, api=dict(data.get("api") or {}),
         membrane=dict(data.get("membrane") or {}),
-        protect={by_kind[s]: tuple(v) for s, v in (data.get("protect") or {}).items()},
+        protect={by_kind[s]: tuple(nfc(p) for p in v) for s, v in (data.get("protect") or {}).items()},
         ignore_fields={by_kind[s]: frozenset(v) for s, v in (data.get("ignore_fields") or {}).items()},
         thresholds={by_kind[s]: Threshold(**v) for s, v in (data.get("thresholds") or {}).items()},
     )

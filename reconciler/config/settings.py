@@ -16,7 +16,7 @@ class Settings:
     backend: str | None = None
     prune: dict[Kind, str] = field(default_factory=lambda: {k: "ignore" for k in KINDS})
     api: dict[str, float] = field(default_factory=dict)  # rate_limit, concurrency, timeout
-    membrane: dict[str, str] = field(default_factory=dict)  # connection, binary, api_url
+    membrane: dict[str, str] = field(default_factory=dict)  # connection (binary and API URL: environment only)
     protect: dict[Kind, tuple[str, ...]] = field(default_factory=dict)  # glob patterns over natural keys
     ignore_fields: dict[Kind, frozenset[str]] = field(default_factory=dict)
     thresholds: dict[Kind, Threshold] = field(default_factory=dict)
