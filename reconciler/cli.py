@@ -330,7 +330,7 @@ def apply(directory: Path, plan_file: Path | None, resume: bool, yes: bool, forc
     config = load_configuration(directory)
     flags = split_flags(kwargs)
     if resume:
-        state = engine.find_resumable()
+        state = engine.find_resumable(config, force, warn=lambda text: click.echo(f"warning: {text}", err=True))
         click.echo(f"Resuming the apply journalled in {state.path}", err=True)
         options = engine.resolve_options({**flags, "backend": flags.get("backend") or state.plan.backend},
                                          config.settings)
@@ -347,7 +347,7 @@ def apply(directory: Path, plan_file: Path | None, resume: bool, yes: bool, forc
     saved = engine.load_saved_plan(plan_file, config, force, warn=lambda text: click.echo(f"warning: {text}", err=True))
     options = engine.resolve_options({**flags, "backend": flags.get("backend") or saved.backend}, config.settings)
     with engine.session(options) as client:
-        live = engine.read_touched(client, saved, str(plan_file))
+        live = engine.read_touched(client, saved, config, str(plan_file))
         apply_plan(client, saved, live, config.settings, yes, force, allow_delete)
 
 

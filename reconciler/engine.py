@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +142,12 @@ def read_and_plan(config: Configuration, client: ClickTimeClient, backend: str,
                   today: dt.date | None = None) -> tuple[Plan, LiveState]:
     """Read the account and plan against it, with the blast radius of destructive changes."""
     declared = [kind for kind, objects in config.desired.objects.items() if objects]
-    live = fetch_live(client, assignments_needed(config), kinds=kinds_needed(config), custom_field_kinds=declared)
+    lists = {key: job.assignments for key, job in config.desired.objects[Kind.JOB].items()}
+    live = fetch_live(client, assignments_needed(config), kinds=kinds_needed(config), custom_field_kinds=declared,
+                      declared=lists)
     plan = build_plan(config, live, backend)
+    if live.notes:  # how the account was read differently this time: the reviewer sees it with the plan
+        plan = replace(plan, warnings=(*plan.warnings, *live.notes))
     return annotate_impact(client, plan, live, today or dt.date.today()), live
 
 
@@ -184,6 +188,7 @@ class ApplyRun:
 
     def execute(self) -> ApplyOutcome:
         """Apply under the lock with a journal. Ctrl-C stops it promptly: raises Interrupted."""
+        check_state_dir()
         with ApplyLock(state_dir() / "apply.lock"):
             if self.resume is None:
                 for path in abandon_unfinished():
@@ -211,11 +216,43 @@ def finish_journal(state: JournalState) -> None:
     Journal(state.path).close(finished=True)
 
 
-def find_resumable() -> JournalState:
+def find_resumable(config: Configuration, force: bool, warn: Callable[[str], None]) -> JournalState:
+    check_state_dir()
     state = latest_unfinished()
     if state is None:
         raise ReconcilerError(f"nothing to resume: no interrupted apply is journalled in {state_dir() / 'journal'}")
+    if state.plan.config_checksum != config.checksum:
+        message = (f"the interrupted apply in {state.path} was made from another configuration than the one in "
+                   f"{config.root}")
+        if not force:
+            raise PlanRefused(message + "; make a new plan (`apply` supersedes it), or pass --force to finish it")
+        warn(message + "; finishing it anyway (--force)")
     return state
+
+
+def check_state_dir() -> None:
+    """Journals and the lock live in the state directory; one that arrives with the reviewed tree
+    (a symlink, or files git tracks) could point them at anything."""
+    directory = state_dir()
+    if directory.is_symlink():
+        raise ReconcilerError(f"the state directory {directory} is a symbolic link; it must be a plain directory")
+    if directory.is_dir() and _tracked_by_git(directory):
+        raise ReconcilerError(f"the state directory {directory} holds files committed to the repository; remove them "
+                              "from git (and add the directory to .gitignore)")
+
+
+def _tracked_by_git(directory: Path) -> bool:
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        return False
+    try:
+        found = subprocess.run([git, "ls-files", "--", "."], cwd=directory, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return found.returncode == 0 and bool(found.stdout.strip())
 
 
 def load_saved_plan(plan_file: Path, config: Configuration, force: bool,
@@ -229,11 +266,42 @@ def load_saved_plan(plan_file: Path, config: Configuration, force: bool,
     return saved
 
 
-def read_touched(client: ClickTimeClient, plan: Plan, label: str) -> LiveState:
-    """What a saved plan (or a journal) touches, checked against what it saw when it was made."""
+def read_touched(client: ClickTimeClient, plan: Plan, config: Configuration, label: str) -> LiveState:
+    """What a saved plan touches, checked against what it saw when it was made, and every change
+    in it checked to follow from the configuration: a hand-edited plan is refused, even with the
+    original checksum."""
     live = fetch_touched(client, plan)
     check_against_live(plan, live, label)
+    check_follows_from(plan, config, live, label)
     return live
+
+
+def check_follows_from(saved: Plan, config: Configuration, live: LiveState, label: str) -> None:
+    """Plan again, from the configuration and the live objects the saved plan touches; each saved
+    change must be one the new plan makes, with the same new values."""
+    from dataclasses import replace
+
+    from reconciler.errors import ConfigError
+
+    try:  # references to objects the saved plan does not touch were checked when it was made
+        again = build_plan(replace(config, dangling=[]), live, saved.backend)
+    except ConfigError as error:
+        raise PlanRefused(f"{label}: the configuration no longer plans cleanly against the account:\n  "
+                          + "\n  ".join(str(p) for p in error.problems)) from None
+    made = {_identity(c): _new_values(c) for c in again.changes}
+    stray = [c.label for c in saved.changes if made.get(_identity(c)) != _new_values(c)]
+    if stray:
+        shown = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+        raise PlanRefused(f"{label}: {len(stray)} change(s) do not follow from the configuration in {config.root} and "
+                          f"the account: {shown}. Make a new plan.")
+
+
+def _identity(change: Any) -> tuple[Any, ...]:
+    return (change.action, change.kind, change.key, change.list_name, change.target)
+
+
+def _new_values(change: Any) -> dict[str, Any]:
+    return {name: field.new for name, field in change.fields.items()}
 
 
 # -- import ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
     ├── BackendError                the backend could not be reached or set up
     │   ├── ApiError                ClickTime (or the emulator) answered with an HTTP error status
     │   ├── RequestFailed           no HTTP answer came back, even after retries
+    │   │   └── ServiceDown         several in a row: nothing more is sent (a circuit breaker)
     │   └── MalformedAnswer         an answer outside ClickTime's documented envelope
     │       └── IncompleteFetchError a list came back shorter than its page.count says
     ├── PlanRefused                 a saved plan no longer matches the account or configuration
@@ -76,6 +77,14 @@ class RequestFailed(BackendError):
         self.path = path
         self.reason = reason
         super().__init__(f"{method} {path}: {reason}")
+
+
+class ServiceDown(RequestFailed):
+    """The service stopped answering: nothing more is sent in this run."""
+
+    def __init__(self, method: str, path: str, why: str) -> None:
+        super().__init__(method, path, f"not sent: the service looks gone ({why}); check the network and the API "
+                                       "address, then run again (an interrupted apply resumes with --resume)")
 
 
 class MalformedAnswer(BackendError):

@@ -194,6 +194,8 @@ class LiveState:
     custom_fields: dict[Kind, list[Mapping[str, Any]]] = field(default_factory=dict)
     # kinds the account cannot hold (a module it lacks), and why: never listed
     unavailable: dict[Kind, str] = field(default_factory=dict)
+    # what the reading had to do differently (e.g. fall back to per-job assignment reads), for the plan's warnings
+    notes: list[str] = field(default_factory=list)
 
     def id_of(self, kind: Kind, key: Key) -> str | None:
         obj = self.objects[kind].get(key)

@@ -88,10 +88,16 @@ def test_redact_masks_emails_and_personal_values(basic_config: Path, sandbox_pat
 def test_saved_plan_refused_for_another_configuration(basic_config: Path, tmp_path: Path, sandbox_path: Path) -> None:
     planfile = tmp_path / "plan.json"
     run("plan", basic_config, "--out", planfile)
-    edit(basic_config, "clients.yaml", "name: Globex", "name: Globex Inc")
+    clients = basic_config / "clients.yaml"
+    clients.write_text(clients.read_text() + "# reviewed\n")
     refused = run("apply", basic_config, "--plan", planfile, "--yes")
     assert refused.exit_code == 1
     assert "was made from a different configuration" in refused.stderr
+    edit(basic_config, "clients.yaml", "name: Globex", "name: Globex Inc")
+    renamed = run("apply", basic_config, "--plan", planfile, "--yes", "--force")
+    assert renamed.exit_code == 1  # --force never applies a change the configuration does not make
+    assert "do not follow from the configuration" in renamed.stderr and "create client GLOBEX" in renamed.stderr
+    edit(basic_config, "clients.yaml", "name: Globex Inc", "name: Globex")
     forced = run("apply", basic_config, "--plan", planfile, "--yes", "--force")
     assert forced.exit_code == 0, forced.stderr
     assert "applying it anyway (--force)" in forced.stderr

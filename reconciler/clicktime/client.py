@@ -7,6 +7,7 @@ the caller looks the object up by its natural key first (see `create` and `assig
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -20,10 +21,15 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from reconciler.clicktime import assumptions
 from reconciler.clicktime.ratelimit import RateLimiter
 from reconciler.clicktime.transport import Request, Response, Transport, TransportError
-from reconciler.errors import ApiError, BackendError, IncompleteFetchError, MalformedAnswer, RequestFailed
+from reconciler.errors import (
+    ApiError, BackendError, IncompleteFetchError, MalformedAnswer, RequestFailed, ServiceDown,
+)
 from reconciler.secrets import scrub
 
+LOG = logging.getLogger("reconciler.http")
 IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
+# Requests in a row that get no answer, even after their retries, before the service is taken as gone.
+BREAKER_LIMIT = 3
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # Each collection's natural key, as API fields: the one table the live reader, the create look-up
 # and the emulator's labels read. A job's client is its ClientID (the client's ShortName above it).
@@ -52,7 +58,13 @@ def error_messages(body: Any) -> list[str]:
 
 
 class OutcomeUnknown(BackendError):
-    """A non-idempotent request may or may not have been applied."""
+    """A non-idempotent request may or may not have been applied. `in_flight`: no answer came
+    back (a timeout, a reset), so the server may still apply it later; a 5xx answer means the
+    server is done with it."""
+
+    def __init__(self, message: str, in_flight: bool = True) -> None:
+        super().__init__(message)
+        self.in_flight = in_flight
 
 
 class _Retry(Exception):
@@ -66,14 +78,18 @@ class RetryPolicy:
     attempts: int = 8
     base_delay: float = 0.2
     max_delay: float = 30.0
-    # Before a POST whose outcome is unknown is repeated, its object is looked for after each pause.
-    settle_pauses: tuple[float, ...] = (0.0, 1.0)
+    # After a POST got no answer, its object is looked for after each pause before the change is
+    # reported as unknown (a slow server may apply it late).
+    settle_pauses: tuple[float, ...] = (0.0, 1.0, 3.0)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.max_delay)
         # exponential backoff with full jitter
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 def _retry_after(response: Response) -> float | None:
@@ -100,10 +116,12 @@ class ClickTimeClient:
         self.limiter = RateLimiter(rate_limit)
         self.concurrency = max(1, concurrency)
         self._in_flight = threading.BoundedSemaphore(self.concurrency)
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_RETRY
         self._lock = threading.Lock()
         self.calls = 0
         self.retries = 0
+        self._failures_in_a_row = 0  # requests that got no answer, even after retries
+        self.down: str | None = None  # set once the service looks gone: nothing more is sent
 
     def close(self) -> None:
         self.transport.close()
@@ -118,6 +136,8 @@ class ClickTimeClient:
         """Send one request with retries; return the envelope's body, or raise ApiError.
 
         A 2xx answer with a non-empty `errors` array is a failure too."""
+        if self.down is not None:
+            raise ServiceDown(method, path, self.down)
         request = Request(method, path, tuple(query), body)
         ambiguous = False  # an earlier attempt may have been applied
         tries = 0
@@ -135,14 +155,19 @@ class ClickTimeClient:
                     raise OutcomeUnknown(f"{method} {path}: {scrub(str(error))}") from None
                 ambiguous = ambiguous or error.sent
                 raise _Retry(scrub(str(error))) from None
+            self._answered()
             if response.status == 429:
                 retry_after = _retry_after(response)
+                if retry_after is not None and retry_after > self.retry.max_delay:
+                    LOG.warning("%s %s: the server asked to wait %g s; waiting %g s at most", method, path,
+                                retry_after, self.retry.max_delay)
+                    retry_after = self.retry.max_delay
                 if retry_after:
                     self.limiter.pause(retry_after)
                 raise _Retry("rate limited (HTTP 429)", retry_after)
             if response.status in RETRY_STATUSES:
                 if method not in IDEMPOTENT:
-                    raise OutcomeUnknown(f"{method} {path}: HTTP {response.status}")
+                    raise OutcomeUnknown(f"{method} {path}: HTTP {response.status}", in_flight=False)
                 ambiguous = True
                 raise _Retry(f"HTTP {response.status}")
             if method == "DELETE" and ambiguous and response.status == 404:
@@ -152,11 +177,13 @@ class ClickTimeClient:
                 raise ApiError(response.status, method, path, messages)
             return response.body
 
+        started = time.monotonic()
         try:  # the common case, without building a retry loop per request
             return attempt()
         except _Retry as error:
             if self.retry.attempts <= 1:
-                raise RequestFailed(method, path, f"gave up after 1 attempt: {error}") from None
+                raise self._gave_up(method, path, f"gave up after 1 attempt: {error}") from None
+            LOG.info("%s %s: %s; trying again", method, path, error)
             time.sleep(self.retry.delay(1, error.retry_after))
         attempts = Retrying(
             stop=stop_after_attempt(self.retry.attempts - 1),
@@ -168,7 +195,21 @@ class ClickTimeClient:
         try:
             return attempts(attempt)
         except _Retry as error:
-            raise RequestFailed(method, path, f"gave up after {self.retry.attempts} attempts: {error}") from None
+            raise self._gave_up(method, path, f"gave up after {self.retry.attempts} attempts over "
+                                              f"{time.monotonic() - started:.0f} s: {error}") from None
+
+    def _answered(self) -> None:
+        with self._lock:
+            self._failures_in_a_row = 0
+
+    def _gave_up(self, method: str, path: str, reason: str) -> RequestFailed:
+        """A request that got no usable answer. After BREAKER_LIMIT of them in a row the service
+        is taken as gone: every later request fails at once instead of retrying for minutes."""
+        with self._lock:
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= BREAKER_LIMIT and self.down is None:
+                self.down = f"{BREAKER_LIMIT} requests in a row got no answer (the last: {method} {path}: {reason})"
+        return RequestFailed(method, path, reason)
 
     # -- lists ---------------------------------------------------------------------------
     def list_all(self, collection: str, filters: Iterable[tuple[str, str]] = (),
@@ -281,13 +322,17 @@ class ClickTimeClient:
         return data
 
     def create(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST once. When its outcome is unknown (a timeout, a 5xx), it is never sent again
-        blindly: the object is looked up by its natural key, and looked up again after a pause
-        (a slow server may apply the first POST late). Only when it is still absent after that is
-        the POST repeated. A refusal after an unknown outcome may be the first attempt's object
+        """POST, never blindly repeated. When its outcome is unknown the object is looked up by
+        its natural key. After a 5xx answer (the server is done with the request) an absent
+        object is created again. After no answer at all (a timeout, a reset) the server may
+        still apply the first POST late, and nothing but its own uniqueness rules, which this
+        does not rely on, would stop a second one: the object is looked for again after
+        pauses, and if it is still absent the change is reported as unknown, for the next plan
+        to settle. A refusal after an unknown outcome may be the first attempt's object
         colliding with the second: the look-up settles that too."""
         uncertain = False
         for _ in range(self.retry.attempts):
+            in_flight = False
             try:
                 created = self.request("POST", f"/{collection}", body=body)
                 data = created.get("data") if isinstance(created, dict) else None
@@ -295,20 +340,24 @@ class ClickTimeClient:
                     raise MalformedAnswer(self.backend, "POST", f"/{collection}", "a create answer without the "
                                           "created record's ID", created)
                 return data
-            except OutcomeUnknown:
-                uncertain = True
+            except OutcomeUnknown as unknown:
+                uncertain, in_flight = True, unknown.in_flight
             except ApiError as error:
                 if not (uncertain and error.status in REFUSED_STATUSES):
                     raise
-            found = self._find_created(collection, body)
+            found = self._find_created(collection, body, self.retry.settle_pauses if in_flight else (0.0,))
             if found is not None:
                 return found
+            if in_flight:
+                raise OutcomeUnknown(f"POST /{collection}: no answer, and the object has not appeared; it may still "
+                                     "be created late, so it is not sent again: the next plan shows whether it was")
         raise OutcomeUnknown(f"POST /{collection}: outcome still unknown after {self.retry.attempts} attempts; "
                              "the next plan shows whether it was created")
 
-    def _find_created(self, collection: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    def _find_created(self, collection: str, body: dict[str, Any],
+                      pauses: tuple[float, ...]) -> dict[str, Any] | None:
         lookup = [(name, str(body.get(name))) for name in NATURAL_KEYS[collection]]
-        for pause in self.retry.settle_pauses:
+        for pause in pauses:
             time.sleep(pause)
             for record in self.list_all(collection, lookup):
                 if all(str(record.get(name, "")).casefold() == value.casefold() for name, value in lookup):
@@ -331,15 +380,36 @@ class ClickTimeClient:
 
     def assigned_ids(self, job_id: str, sub: str) -> list[str]:
         path = f"/Jobs/{job_id}/{sub}"
-        body = self.request("GET", path)
+        return self._id_list("GET", path, self.request("GET", path))
+
+    def _id_list(self, method: str, path: str, body: Any) -> list[str]:
+        """The IDs of an assignment answer ({"data": [IDs]}); anything else is an error."""
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
-            raise MalformedAnswer(self.backend, "GET", path, "an assignment answer without a `data` array", body)
+            raise MalformedAnswer(self.backend, method, path, "an assignment answer without a `data` array", body)
         # Some configurations return objects instead of bare ID strings: accept both.
         ids = [item.get("ID") if isinstance(item, dict) else item for item in data]
         if not all(isinstance(i, str) and i for i in ids):
-            raise MalformedAnswer(self.backend, "GET", path, "an assignment list entry without an ID", body)
+            raise MalformedAnswer(self.backend, method, path, "an assignment list entry without an ID", body)
         return [str(i) for i in ids]
+
+    # -- assignments read the other way round, and written as whole sets ---------------------
+    def task_job_ids(self, task_id: str) -> list[str]:
+        """GET /Tasks/{taskID}/Jobs: the jobs the task is assigned to (one answer, no pages)."""
+        path = f"/Tasks/{task_id}/Jobs"
+        return self._id_list("GET", path, self.request("GET", path))
+
+    def user_job_ids(self, user_id: str, active: bool) -> list[str]:
+        """GET /Jobs?UserID=: the active (or the inactive) jobs the user is assigned to, every
+        page. One IsActive value per read: a repeated query key does not survive every transport."""
+        query = [("UserID", user_id), ("IsActive", "true" if active else "false")]
+        return [record["ID"] for record in self.list_pages("Jobs", query)]
+
+    def put_assigned(self, job_id: str, sub: str, ids: Iterable[str]) -> list[str]:
+        """PUT /Jobs/{jobID}/Tasks|Users with the whole set (a JSON array of IDs): what the
+        account says the set now is. Idempotent, so a lost answer is simply sent again."""
+        path = f"/Jobs/{job_id}/{sub}"
+        return self._id_list("PUT", path, self.request("PUT", path, body=sorted(set(ids))))
 
     def assign(self, job_id: str, sub: str, target_id: str) -> None:
         uncertain = False

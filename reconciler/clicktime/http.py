@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ DEFAULT_API_URL = "https://api.clicktime.com/v2"
 class HttpTransport:
     def __init__(self, base_url: str, token: str, timeout: float = 30.0, max_connections: int = 16) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"Authorization": f"Token {token}", "Accept": "application/json",
@@ -41,7 +43,8 @@ class HttpTransport:
         url = self.base_url + request.path
         content = None if request.body is None else json.dumps(request.body).encode()
         headers = {"Content-Type": "application/json"} if content is not None else {}
-        answer = send_request(self._client, self.base_url, request.method, url, list(request.query), content, headers)
+        answer = send_request(self._client, self.base_url, request.method, url, list(request.query), content, headers,
+                              deadline=self.timeout * 2)
         return Response(answer.status, _json_body(answer), answer.headers)
 
     def close(self) -> None:
@@ -56,14 +59,22 @@ class Answer:
 
 
 def send_request(client: httpx.Client, base_url: str, method: str, url: str, query: list[tuple[str, str]],
-                 content: bytes | None, headers: dict[str, str]) -> Answer:
+                 content: bytes | None, headers: dict[str, str], deadline: float | None = None) -> Answer:
     """One exchange, its body read raw and decoded here: a proxy may pass on a Content-Encoding
-    header over a body it already decoded, which httpx would refuse to read."""
+    header over a body it already decoded, which httpx would refuse to read. `deadline`: seconds
+    for the whole answer (httpx's timeouts are per read: a server dripping a byte at a time
+    would never trip them)."""
+    started = time.monotonic()
     with transport_errors(base_url):
         request = client.build_request(method, url, params=query, content=content, headers=headers)
         response = client.send(request, stream=True)
         try:
-            raw = b"".join(response.iter_raw())
+            chunks = []
+            for chunk in response.iter_raw():
+                chunks.append(chunk)
+                if deadline is not None and time.monotonic() - started > deadline:
+                    raise TransportError(f"the answer from {base_url} took longer than {deadline:g} s", sent=True)
+            raw = b"".join(chunks)
         finally:
             response.close()
     encoding = response.headers.get("content-encoding", "").strip().lower()
@@ -114,6 +125,9 @@ def secret_from_env(variable: str, file_variable: str) -> str | None:
             value = Path(path).read_text(encoding="utf-8").strip().splitlines()[0].strip()
         except (OSError, IndexError):
             raise ValueError(f"cannot read a token from {file_variable} ({path})") from None
+    if value and not all(33 <= ord(c) < 127 for c in value):
+        raise ValueError(f"{variable} holds a character no token has (a space, a line break or a non-ASCII "
+                         "letter): copy it again")
     register_secret(value)
     return value or None
 

@@ -131,6 +131,7 @@ class MembraneApi:
 
     def __init__(self, base_url: str, tokens: TokenSource, timeout: float = 30.0, max_connections: int = 16) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self.tokens = tokens
         self.login_fix = f"check the credentials: {CREDENTIALS_HINT}"
         self._client = httpx.Client(
@@ -155,7 +156,8 @@ class MembraneApi:
             headers["Content-Type"] = "application/json"
         with self._lock:
             self.calls += 1
-        return send_request(self._client, self.base_url, method, self.base_url + path, list(query), content, headers)
+        return send_request(self._client, self.base_url, method, self.base_url + path, list(query), content, headers,
+                            deadline=self.timeout * 2)
 
     def get(self, path: str, query: Any = ()) -> Any:
         """One of Membrane's own endpoints; its errors become MembraneErrors."""
