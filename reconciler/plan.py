@@ -138,6 +138,7 @@ class Plan:
     # live IDs of every object the plan touches or refers to
     ids: Mapping[ObjectRef, str] = field(default_factory=dict)
     partial: tuple[str, ...] = ()  # scopes (--only) the plan was limited to; empty: the whole account
+    commit: str = ""  # the git commit the configuration was planned from (`plan --commit`); "" if not given
 
     @property
     def empty(self) -> bool:

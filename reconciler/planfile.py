@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "backend": plan.backend,
         "config_checksum": plan.config_checksum,
         "partial": list(plan.partial),
+        "commit": plan.commit,
         "policy": {
             kind.section: {"prune": h.policy, "live": h.live, "active": h.active, "left_alone": h.left_alone,
                            "protect": list(h.protect), "protected_skipped": h.protected_skipped,
@@ -159,9 +161,17 @@ def plan_from_json(data: Any, source: str = "plan") -> Plan:
         return Plan(changes=changes, backend=str(data["backend"]), kinds=kinds,
                     warnings=tuple(str(w) for w in data.get("warnings", [])), fingerprints=fingerprints,
                     config_checksum=str(data.get("config_checksum", "")), ids=ids,
-                    partial=tuple(str(p) for p in data.get("partial", [])))
+                    partial=tuple(str(p) for p in data.get("partial", [])), commit=_commit(data.get("commit", "")))
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise UnreadablePlan(source, f"{type(error).__name__}: {error}") from None
+
+
+def _commit(value: Any) -> str:
+    """A git commit name (hex), or "" in plans made without `--commit` or before it existed."""
+    if not isinstance(value, str) or (value and not (7 <= len(value) <= 64 and all(c in string.hexdigits
+                                                                                     for c in value))):
+        raise ValueError(f"commit {value!r} is not a git commit name")
+    return value.lower()
 
 
 def _is_id(value: Any) -> bool:
