@@ -149,7 +149,9 @@ class ClickTimeClient:
             self._count(retried=tries > 1)
             try:
                 with self._in_flight:
+                    sent = time.monotonic()
                     response = self.transport.send(request)
+                LOG.debug("%s %s -> HTTP %s in %.0f ms", method, path, response.status, (time.monotonic() - sent) * 1000)
             except TransportError as error:
                 if error.sent and method not in IDEMPOTENT:
                     raise OutcomeUnknown(f"{method} {path}: {scrub(str(error))}") from None
