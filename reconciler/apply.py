@@ -4,6 +4,11 @@ Waves follow the plan's order: clients, tasks and users; then jobs (which refere
 assignments; then deactivations and deletes, children before parents. Changes to one object stay
 in order within their wave. A failed change does not stop the run: only the changes that need
 its object are skipped, and the report lists applied, failed and skipped changes.
+
+Assignments are grouped per job and list: when more than one member changes, the whole set is
+written with one PUT. The first PUT of each kind (and the first that removes members) is read
+back; if the account did not leave exactly that set, single assigns and unassigns repair it and
+do the rest of the run. The plan still lists, and the journal still records, every change.
 """
 
 from __future__ import annotations
@@ -19,8 +24,12 @@ from reconciler.live import run_bounded
 from reconciler.model import ASSIGNMENTS, FIELD_BY_YAML, KEY_FIELDS, KINDS, Key, Kind, LiveState, yaml_to_api_value
 from reconciler.plan import Action, Change, ObjectRef, Plan
 
-# on_event(event, change, detail): event is "applied", "failed" or "skipped"
+# on_event(event, change, detail): event is "applied", "failed" or "skipped"; "note" (detail: the
+# note) says how the run writes differently from here on, and is not an outcome of the change
 EventSink = Callable[[str, Change, str], None]
+Indexed = tuple[int, Change]
+# What a PUT of a whole set has shown this run, per assignment kind.
+REPLACES, REMOVES = "replaces", "removes"
 
 
 class NotInAccount(ReconcilerError):
@@ -28,10 +37,12 @@ class NotInAccount(ReconcilerError):
 
 
 def waves(changes: list[tuple[int, Change]]) -> list[list[list[tuple[int, Change]]]]:
-    """Waves of groups; a group is one object's changes, applied in order."""
+    """Waves of groups; a group is one object's changes, applied in order, or one job's changes
+    to one assignment list."""
     by_wave: dict[int, dict[tuple[Any, ...], list[tuple[int, Change]]]] = {}
     for index, change in changes:
-        group = (change.kind, change.key, change.list_name, change.target)
+        # One job's changes to one assignment list form a group: they may be one PUT.
+        group = (change.kind, change.key, change.list_name, None if change.list_name else change.target)
         by_wave.setdefault(change.wave, {}).setdefault(group, []).append((index, change))
     return [list(by_wave[w].values()) for w in sorted(by_wave)]
 
@@ -58,6 +69,13 @@ class Applier:
         self._lock = threading.Lock()
         self._missing: set[ObjectRef] = set()  # creates that failed or were skipped
         self._still_there: set[ObjectRef] = set()  # deletes that failed or were skipped
+        self._created: set[ObjectRef] = set()  # objects this run created (a new job has no assignments)
+        # Whole-set writes per assignment kind: off once the account is seen not to honour them;
+        # `_shown` holds what PUT has been read back doing; the gate makes the first PUTs wait for it.
+        self._put_off: set[str] = set()
+        self._shown: dict[str, set[str]] = {sub: set() for _, sub in ASSIGNMENTS.values()}
+        self._put_gate = {sub: threading.Lock() for _, sub in ASSIGNMENTS.values()}
+        self.notes: list[str] = []
 
     def apply(self, plan: Plan) -> ApplyOutcome:
         outcome = self.outcome = ApplyOutcome()
@@ -92,6 +110,9 @@ class Applier:
                 self.journal.change({"applied": "done"}.get(event, event), index, change, detail or None)
 
         def run_group(group: list[tuple[int, Change]]) -> None:
+            if group[0][1].target is not None:
+                self._assignments(group, blocked, record)
+                return
             for position, (index, change) in enumerate(group):
                 if self.stop.is_set():
                     return  # not journalled: `apply --resume` does it
@@ -137,6 +158,7 @@ class Applier:
             created = self.client.create(kind.collection, body)
             with self._lock:
                 self.ids[kind][change.key] = created["ID"]
+                self._created.add((kind, change.key))
         elif change.action in (Action.UPDATE, Action.REACTIVATE, Action.DEACTIVATE):
             self.client.update(kind.collection, self._id(kind, change.key), self._fields_body(change))
         elif change.action is Action.DELETE:
@@ -154,6 +176,182 @@ class Applier:
             else:
                 self.client.unassign(job_id, sub, target_id)
 
+    # -- assignments: one job's list at a time ----------------------------------------------
+    def _assignments(self, group: list[Indexed], blocked: Callable[[Change], str | None],
+                     record: Callable[..., None]) -> None:
+        """One job's changes to one list: those already true (on resume) are done; more than one
+        left becomes one PUT of the whole set while the account honours it; else single writes,
+        each on its own (a failed assign does not stop the others)."""
+        ready: list[Indexed] = []
+        for index, change in group:
+            reason = blocked(change)
+            if reason is not None:
+                record("skipped", index, change, reason)
+            else:
+                ready.append((index, change))
+        if not ready or self.stop.is_set():
+            return
+        first = ready[0][1]
+        assert first.list_name is not None
+        sub = ASSIGNMENTS[first.list_name][1]
+        try:
+            job_id = self._id(Kind.JOB, first.key)
+            current = self._current_set(first, job_id, verify=any(self.resume.get(i) in ("intent", "failed")
+                                                                   for i, _ in ready))
+        except (BackendError, NotInAccount) as error:
+            for index, change in ready:
+                record("failed", index, change, describe(error))
+            return
+        pending: list[Indexed] = []
+        for index, change in ready:
+            try:
+                done = self._holds(change, current)
+            except NotInAccount as error:
+                record("failed", index, change, describe(error))
+                continue
+            if done:
+                record("applied", index, change)  # done before an interruption: the read shows it
+            else:
+                pending.append((index, change))
+        if len(pending) > 1 and sub not in self._put_off and self._put_whole_set(job_id, sub, current, pending,
+                                                                                 record):
+            return
+        for index, change in pending:
+            if self.stop.is_set():
+                return
+            self._single(index, change, record)
+
+    def _single(self, index: int, change: Change, record: Callable[..., None]) -> None:
+        if self.journal:
+            self.journal.change("intent", index, change)
+        try:
+            self._apply_one(change)
+        except (BackendError, NotInAccount) as error:
+            record("failed", index, change, describe(error))
+            return
+        record("applied", index, change)
+
+    def _current_set(self, change: Change, job_id: str, verify: bool) -> frozenset[str]:
+        """The list as it stands: read when resuming (it may hold part of an interrupted write) or
+        when it was not read with the plan; a job this run created starts empty."""
+        assert change.list_name is not None
+        if not verify:
+            known = self.live.assignment_ids.get(change.key, {}).get(change.list_name)
+            if known is not None:
+                return frozenset(known)
+            with self._lock:
+                if (Kind.JOB, change.key) in self._created:
+                    return frozenset()
+        return frozenset(self.client.assigned_ids(job_id, ASSIGNMENTS[change.list_name][1]))
+
+    def _holds(self, change: Change, ids: frozenset[str]) -> bool:
+        """Whether the change is already true of the set `ids`."""
+        assert change.list_name is not None and change.target is not None
+        target_id = self._id(ASSIGNMENTS[change.list_name][0], change.target)
+        return (target_id in ids) == (change.action is Action.ASSIGN)
+
+    def _put_whole_set(self, job_id: str, sub: str, current: frozenset[str], pending: list[Indexed],
+                       record: Callable[..., None]) -> bool:
+        """Write the set the pending changes make of `current` with one PUT. False: nothing was
+        sent (PUT is off for this kind), the caller writes the changes singly."""
+        wanted = self._wanted_set(current, pending)
+        shows = {REPLACES} | ({REMOVES} if current - wanted else set())
+        with self._lock:
+            unproven = bool(shows - self._shown[sub])
+        if not unproven:
+            return self._put(job_id, sub, wanted, shows, pending, record, read_back=False)
+        with self._put_gate[sub]:  # the first PUTs of a kind are read back before others are trusted
+            with self._lock:
+                unproven = bool(shows - self._shown[sub])
+            if sub in self._put_off:
+                return False
+            return self._put(job_id, sub, wanted, shows, pending, record, read_back=unproven)
+
+    def _wanted_set(self, current: frozenset[str], pending: list[Indexed]) -> frozenset[str]:
+        wanted = set(current)
+        for _, change in pending:
+            assert change.list_name is not None and change.target is not None
+            target_id = self._id(ASSIGNMENTS[change.list_name][0], change.target)
+            if change.action is Action.ASSIGN:
+                wanted.add(target_id)
+            else:
+                wanted.discard(target_id)
+        return frozenset(wanted)
+
+    def _put(self, job_id: str, sub: str, wanted: frozenset[str], shows: set[str], pending: list[Indexed],
+             record: Callable[..., None], read_back: bool) -> bool:
+        """One PUT covering `pending`, read back when `read_back` or when its answer is not the set
+        sent. False: the account refused it, and the caller writes the changes singly."""
+        change = pending[0][1]
+        if self.stop.is_set():
+            return True  # nothing sent, nothing journalled: `apply --resume` does it
+        if self.journal:
+            for index, covered in pending:  # every covered change: resume reads the set to settle them
+                self.journal.change("intent", index, covered)
+        try:
+            answer = frozenset(self.client.put_assigned(job_id, sub, wanted))
+        except ApiError as error:
+            if read_back:  # the account does not take whole sets: single writes from here on
+                self._stop_putting(change, sub, f"PUT /Jobs/{{id}}/{sub} was refused ({describe(error)})")
+            return False  # single writes say precisely which change the account refuses
+        except BackendError as error:  # no answer even after retries: resume reads the set to settle it
+            for index, covered in pending:
+                record("failed", index, covered, describe(error))
+            return True
+        try:
+            actual = frozenset(self.client.assigned_ids(job_id, sub)) if read_back or answer != wanted else answer
+        except BackendError as error:
+            for index, covered in pending:
+                record("failed", index, covered, f"written with one PUT, not read back: {describe(error)}")
+            return True
+        if actual != wanted:
+            self._stop_putting(change, sub, f"PUT /Jobs/{{id}}/{sub} did not leave the set it was sent (job "
+                                            f"{'/'.join(change.key)}: {len(wanted - actual)} missing, "
+                                            f"{len(actual - wanted)} not removed); repaired with single writes")
+            self._repair(job_id, sub, wanted, actual, pending, record)
+            return True
+        if read_back:
+            with self._lock:
+                self._shown[sub] |= shows
+        for index, covered in pending:
+            record("applied", index, covered)
+        return True
+
+    def _stop_putting(self, change: Change, sub: str, why: str) -> None:
+        note = f"{why}; job {sub.lower()} are written with single assigns and unassigns for the rest of this run"
+        with self._lock:
+            if sub in self._put_off:
+                return
+            self._put_off.add(sub)
+            self.notes.append(note)
+            self.on_event("note", change, note)
+
+    def _repair(self, job_id: str, sub: str, wanted: frozenset[str], actual: frozenset[str],
+                pending: list[Indexed], record: Callable[..., None]) -> None:
+        """Single writes until the set is `wanted`: the plan's changes, and undoing anything else
+        the PUT did (members it dropped or added that no change names)."""
+        named: set[str] = set()
+        for index, change in pending:
+            assert change.list_name is not None and change.target is not None
+            target_id = self._id(ASSIGNMENTS[change.list_name][0], change.target)
+            named.add(target_id)
+            try:
+                if change.action is Action.ASSIGN and target_id not in actual:
+                    self.client.assign(job_id, sub, target_id)
+                elif change.action is Action.UNASSIGN and target_id in actual:
+                    self.client.unassign(job_id, sub, target_id)
+            except BackendError as error:
+                record("failed", index, change, describe(error))
+                continue
+            record("applied", index, change)
+        try:
+            for target_id in sorted((wanted - actual) - named):
+                self.client.assign(job_id, sub, target_id)
+            for target_id in sorted((actual - wanted) - named):
+                self.client.unassign(job_id, sub, target_id)
+        except BackendError as error:  # the next plan shows what is left
+            with self._lock:
+                self.notes.append(f"repairing job {'/'.join(pending[0][1].key)}'s {sub.lower()}: {describe(error)}")
 
     def _key_body(self, kind: Kind, key: Key) -> dict[str, Any]:
         if kind is Kind.JOB:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any, TypeVar
 
-from reconciler.clicktime.client import NATURAL_KEYS, ClickTimeClient
-from reconciler.errors import ApiError, BackendError
+from reconciler.clicktime.client import ClickTimeClient
+from reconciler.clicktime.keys import NATURAL_KEYS
+from reconciler.errors import ApiError, BackendError, MalformedAnswer
 from reconciler.model import (
     ASSIGNMENTS,
     FIELDS,
@@ -18,6 +20,7 @@ from reconciler.model import (
     Kind,
     LiveObject,
     LiveState,
+    format_key,
     live_fields,
     normalise_email,
 )
@@ -67,14 +70,18 @@ def build_live_state(records: Mapping[Kind, list[dict[str, Any]]], company: Mapp
 T = TypeVar("T")
 R = TypeVar("R")
 CORE_KINDS = frozenset({Kind.CLIENT, Kind.TASK, Kind.USER, Kind.JOB})
+# Jobs per relationship read both ways every run before reverse reads are trusted for the rest.
+CROSS_CHECK_JOBS = 2
+DeclaredLists = Mapping[Key, Mapping[str, frozenset[Key]]]
 
 
 def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[str]] | None = None,
                all_assignments: bool = False, kinds: Iterable[Kind] = CORE_KINDS,
-               custom_field_kinds: Iterable[Kind] = ()) -> LiveState:
+               custom_field_kinds: Iterable[Kind] = (), declared: DeclaredLists | None = None) -> LiveState:
     """Read the account: the company first (its settings say what the account can hold), then
     every record of `kinds` it can hold, the custom-field definitions of `custom_field_kinds`, and
-    assignment lists only for the jobs asked for."""
+    assignment lists only for the jobs asked for (`declared`: the sets the configuration wants,
+    see read_assignments)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         company_read, me_read = pool.submit(client.company), pool.submit(client.me)
         company, me = company_read.result(), me_read.result()
@@ -99,7 +106,7 @@ def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[s
         for key, names in (assignments_for or {}).items():
             if key in state.objects[Kind.JOB]:
                 wanted[key] = {n for n in names if allowed[n]}
-    read_assignments(client, state, wanted)
+    read_assignments(client, state, wanted, declared)
     return state
 
 
@@ -116,19 +123,116 @@ def supported_fields(kind: Kind, company: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(spec.api for spec in FIELDS[kind]) - gated_api_fields(kind, company)
 
 
-def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[Key, Iterable[str]]) -> None:
+def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[Key, Iterable[str]],
+                     declared: DeclaredLists | None = None) -> None:
+    """Each wanted job's assignment lists, relationship by relationship (job tasks, job users),
+    in whichever direction costs fewer calls: per job (GET /Jobs/{id}/Tasks), or per task and per
+    user (GET /Tasks/{id}/Jobs, GET /Jobs?UserID=), which give every job's whole set at once.
+    Reverse reads are trusted only after a few jobs read both ways agree, in this run; otherwise
+    every job is read on its own and `state.notes` says why. `declared`: the configuration's
+    sets, so that the cross-check samples jobs where a wrong read would lead to a write."""
     key_by_id = {kind: {obj.id: key for key, obj in state.objects[kind].items()} for kind in KINDS}
-    reads = [(job_key, list_name) for job_key, lists in sorted(wanted.items()) for list_name in sorted(lists)]
+    found: dict[tuple[Key, str], list[str]] = {}
+    per_job: list[tuple[Key, str]] = []
+    for list_name in ASSIGNMENTS:
+        jobs = sorted(job for job, lists in wanted.items() if list_name in set(lists))
+        if not jobs:
+            continue
+        read = None
+        if _reverse_cost(client, state, list_name, jobs, declared) + CROSS_CHECK_JOBS < len(jobs):
+            read = _read_reverse(client, state, list_name, jobs, declared, key_by_id, found)
+        if read is None:
+            per_job += [(job, list_name) for job in jobs]
+        else:
+            found.update(((job, list_name), ids) for job, ids in read.items())
 
-    def read(item: tuple[Key, str]) -> list[str]:
+    def read_one(item: tuple[Key, str]) -> list[str]:
         job_key, list_name = item
         return client.assigned_ids(state.objects[Kind.JOB][job_key].id, ASSIGNMENTS[list_name][1])
 
-    for (job_key, list_name), ids in zip(reads, run_bounded(read, reads, client.concurrency), strict=True):
+    per_job = [item for item in per_job if item not in found]  # cross-checked jobs are read already
+    found.update(zip(per_job, run_bounded(read_one, per_job, client.concurrency), strict=True))
+    for (job_key, list_name), ids in sorted(found.items()):
         target_kind = ASSIGNMENTS[list_name][0]
         keys = frozenset(key_by_id[target_kind].get(i, (f"<unknown {target_kind.value} {i}>",)) for i in ids)
         state.assignments.setdefault(job_key, {})[list_name] = keys
         state.assignment_ids.setdefault(job_key, {})[list_name] = frozenset(ids)
+
+
+def _reverse_cost(client: ClickTimeClient, state: LiveState, list_name: str, jobs: Sequence[Key],
+                  declared: DeclaredLists | None) -> int:
+    """Calls that reading `list_name` the other way round takes: one unpaged GET per task; for
+    users, one paged list per user and per IsActive value the wanted jobs have, plus the pages
+    beyond the first that the expected assignments fill."""
+    if list_name == "tasks":
+        return len(state.objects[Kind.TASK])
+    states = {state.objects[Kind.JOB][job].active for job in jobs}
+    expected = sum(len((declared or {}).get(job, {}).get(list_name, ())) for job in jobs) if declared else len(jobs)
+    return len(state.objects[Kind.USER]) * len(states) + expected // max(1, client.page_size)
+
+
+def _read_reverse(client: ClickTimeClient, state: LiveState, list_name: str, jobs: Sequence[Key],
+                  declared: DeclaredLists | None, key_by_id: Mapping[Kind, Mapping[str, Key]],
+                  per_job: dict[tuple[Key, str], list[str]]) -> dict[Key, list[str]] | None:
+    """The wanted jobs' sets read per task or per user, or None (with a note) when the account
+    refuses those reads or a cross-checked job reads differently per job. The cross-checked
+    jobs' per-job answers go into `per_job` either way."""
+    target_kind, sub = ASSIGNMENTS[list_name]
+    job_objects = state.objects[Kind.JOB]
+    sets: dict[str, set[str]] = {job_objects[job].id: set() for job in jobs}
+    targets = sorted(obj.id for obj in state.objects[target_kind].values())
+    items: list[tuple[str, bool]]
+    if list_name == "tasks":
+        items = [(target, True) for target in targets]
+    else:  # active and inactive jobs are separate reads: only those the wanted jobs need
+        items = [(target, active) for target in targets
+                 for active in sorted({job_objects[job].active for job in jobs}, reverse=True)]
+
+    def read(item: tuple[str, bool]) -> list[str]:
+        target, active = item
+        return client.task_job_ids(target) if list_name == "tasks" else client.user_job_ids(target, active)
+
+    how = "per task (GET /Tasks/{id}/Jobs)" if list_name == "tasks" else "per user (GET /Jobs?UserID=)"
+    try:
+        answers = run_bounded(read, items, client.concurrency)
+    except MalformedAnswer as error:
+        state.notes.append(f"job {list_name} were read per job: reading them {how} gave an answer the tool does "
+                           f"not accept ({error})")
+        return None
+    except ApiError as error:
+        state.notes.append(f"job {list_name} were read per job: the account refused reading them {how} "
+                           f"(HTTP {error.status})")
+        return None
+    for (target, _), job_ids in zip(items, answers, strict=True):
+        for job_id in job_ids:
+            if job_id in sets:
+                sets[job_id].add(target)
+    read_back = {job: sorted(sets[job_objects[job].id]) for job in jobs}
+    sample = _cross_check_sample(list_name, read_back, declared, key_by_id[target_kind])
+    checked = run_bounded(lambda job: client.assigned_ids(job_objects[job].id, sub), sample, client.concurrency)
+    per_job.update(((job, list_name), ids) for job, ids in zip(sample, checked, strict=True))
+    for job, ids in zip(sample, checked, strict=True):
+        if set(ids) != set(read_back[job]):
+            missing, extra = len(set(ids) - set(read_back[job])), len(set(read_back[job]) - set(ids))
+            state.notes.append(f"job {list_name} were read per job: for job {format_key(job)}, reading them {how} "
+                               f"missed {missing} and added {extra} of what GET /Jobs/{{id}}/{sub} answers")
+            return None
+        read_back[job] = ids
+    return read_back
+
+
+def _cross_check_sample(list_name: str, read_back: Mapping[Key, list[str]], declared: DeclaredLists | None,
+                        key_of: Mapping[str, Key]) -> list[Key]:
+    """The jobs to read both ways: first those whose reverse read differs from the configuration
+    (a wrong read there becomes a write), then those with something assigned, the rest in a
+    fixed pseudo-random order (a checksum of the key), so every run checks the same jobs."""
+    def rank(job: Key) -> tuple[bool, bool, int]:
+        keys = frozenset(key_of.get(i, (i,)) for i in read_back[job])
+        wanted = (declared or {}).get(job, {}).get(list_name)
+        differs = wanted is not None and keys != wanted
+        return not differs, not (keys or wanted), zlib.crc32("\x00".join(job).encode())
+
+    return sorted(read_back, key=rank)[:CROSS_CHECK_JOBS]
 
 
 def run_bounded(function: Callable[[T], R], items: Sequence[T], workers: int,
@@ -220,4 +324,7 @@ def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
         for (job, name), answer in zip(wanted, answers, strict=True):
             if answer is not None:
                 state.assignment_ids.setdefault(job, {})[name] = frozenset(answer)
+                target_kind = ASSIGNMENTS[name][0]
+                state.assignments.setdefault(job, {})[name] = frozenset(
+                    key_by_id[target_kind].get(i, (f"<unknown {target_kind.value} {i}>",)) for i in answer)
     return state

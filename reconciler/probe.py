@@ -188,6 +188,37 @@ def run_probe(client: ClickTimeClient) -> list[Finding]:
         refused = any("refused" in a for a in answers)
         return Finding("assignment endpoints answer", DIFFERS if refused else HOLDS, "; ".join(answers))
 
+    def reverse_reads() -> Finding:
+        """One job's lists checked the other way round: each member's reverse read names the job,
+        and one non-member's does not. Plans read in the cheaper direction only when this holds
+        (they re-check a few jobs every run)."""
+        name = "assignments read per task and per user agree with per-job reads"
+        jobs = _page(client, "/Jobs", [("IsActive", "true"), ("limit", "1"), ("offset", "0")]).get("data") or []
+        if not jobs:
+            return Finding(name, UNKNOWN, "the account has no active job to ask about")
+        job_id = str(jobs[0]["ID"])
+        allowed = assignment_lists_allowed(client.company())
+        checks, wrong = 0, []
+        for list_name, sub, collection, jobs_of in (
+                ("tasks", "Tasks", "Tasks", client.task_job_ids),
+                ("users", "Users", "Users", lambda user_id: client.user_job_ids(user_id, True))):
+            if not allowed[list_name]:
+                continue
+            members = client.assigned_ids(job_id, sub)
+            listed = _page(client, f"/{collection}", [("IsActive", "true"), ("limit", "20"), ("offset", "0")])
+            outsider = next((str(r["ID"]) for r in listed.get("data") or [] if str(r["ID"]) not in members), None)
+            for target in [*members[:3], *([outsider] if outsider else [])]:
+                checks += 1
+                if (job_id in jobs_of(target)) != (target in members):
+                    wrong.append(f"{sub[:-1].lower()} {target}")
+        if not checks:
+            return Finding(name, UNKNOWN, "the job has nothing assigned to tell by")
+        if wrong:
+            return Finding(name, DIFFERS, f"{len(wrong)} of {checks} disagree ({', '.join(wrong[:3])}): plans read "
+                                          "every job's lists on their own (one call per job and list)")
+        return Finding(name, HOLDS, f"{checks} checks agree: plans read assignments per task and per user when that "
+                                    "takes fewer calls, and re-check a few jobs both ways every run")
+
     check("list envelope", envelope)
     check("page.count", page_count_is_total)
     check("largest page", largest_page)
@@ -201,4 +232,5 @@ def run_probe(client: ClickTimeClient) -> list[Finding]:
         except ReconcilerError as error:
             findings.append(Finding(name, DIFFERS, str(error)))
     check("assignment endpoints", assignment_endpoints)
+    check("reverse assignment reads", reverse_reads)
     return findings
