@@ -151,7 +151,7 @@ class ClickTimeClient:
                 with self._in_flight:
                     sent = time.monotonic()
                     response = self.transport.send(request)
-                LOG.debug("%s %s -> HTTP %s in %.0f ms", method, path, response.status, (time.monotonic() - sent) * 1000)
+                LOG.debug("%s %s -> HTTP %s in %.0f ms", method, path, response.status, (time.monotonic() - sent) * 1e3)
             except TransportError as error:
                 if error.sent and method not in IDEMPOTENT:
                     raise OutcomeUnknown(f"{method} {path}: {scrub(str(error))}") from None
