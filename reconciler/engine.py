@@ -139,12 +139,14 @@ def assignments_needed(config: Configuration) -> dict[Key, set[str]]:
 
 
 def read_and_plan(config: Configuration, client: ClickTimeClient, backend: str,
-                  today: dt.date | None = None) -> tuple[Plan, LiveState]:
-    """Read the account and plan against it, with the blast radius of destructive changes."""
+                  today: dt.date | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[Plan, LiveState]:
+    """Read the account and plan against it, with the blast radius of destructive changes.
+    `progress(done, total)`: lists read so far (see fetch_live)."""
     declared = [kind for kind, objects in config.desired.objects.items() if objects]
     lists = {key: job.assignments for key, job in config.desired.objects[Kind.JOB].items()}
     live = fetch_live(client, assignments_needed(config), kinds=kinds_needed(config), custom_field_kinds=declared,
-                      declared=lists)
+                      declared=lists, progress=progress)
     plan = build_plan(config, live, backend)
     if live.notes:  # how the account was read differently this time: the reviewer sees it with the plan
         plan = replace(plan, warnings=(*plan.warnings, *live.notes))

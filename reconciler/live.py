@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any, TypeVar
 
@@ -77,11 +78,12 @@ DeclaredLists = Mapping[Key, Mapping[str, frozenset[Key]]]
 
 def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[str]] | None = None,
                all_assignments: bool = False, kinds: Iterable[Kind] = CORE_KINDS,
-               custom_field_kinds: Iterable[Kind] = (), declared: DeclaredLists | None = None) -> LiveState:
+               custom_field_kinds: Iterable[Kind] = (), declared: DeclaredLists | None = None,
+               progress: Callable[[int, int], None] | None = None) -> LiveState:
     """Read the account: the company first (its settings say what the account can hold), then
     every record of `kinds` it can hold, the custom-field definitions of `custom_field_kinds`, and
     assignment lists only for the jobs asked for (`declared`: the sets the configuration wants,
-    see read_assignments)."""
+    see read_assignments). `progress(done, total)`: lists read so far, per phase."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         company_read, me_read = pool.submit(client.company), pool.submit(client.me)
         company, me = company_read.result(), me_read.result()
@@ -93,6 +95,10 @@ def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[s
     with ThreadPoolExecutor(max_workers=len(wanted_kinds) + len(definitions_for) or 1) as pool:
         lists = {kind: pool.submit(client.list_all, kind.collection) for kind in wanted_kinds}
         defined = {kind: pool.submit(_definitions, client, kind) for kind in definitions_for}
+        reads: list[Any] = [*lists.values(), *defined.values()]
+        for done, _ in enumerate(as_completed(reads), 1):
+            if progress is not None:
+                progress(done, len(reads))
         records = {kind: future.result() for kind, future in lists.items()}
         definitions = {kind: future.result() for kind, future in defined.items()}
     state = build_live_state(records, company, me)
@@ -106,7 +112,7 @@ def fetch_live(client: ClickTimeClient, assignments_for: Mapping[Key, Iterable[s
         for key, names in (assignments_for or {}).items():
             if key in state.objects[Kind.JOB]:
                 wanted[key] = {n for n in names if allowed[n]}
-    read_assignments(client, state, wanted, declared)
+    read_assignments(client, state, wanted, declared, progress)
     return state
 
 
@@ -124,7 +130,7 @@ def supported_fields(kind: Kind, company: Mapping[str, Any]) -> frozenset[str]:
 
 
 def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[Key, Iterable[str]],
-                     declared: DeclaredLists | None = None) -> None:
+                     declared: DeclaredLists | None = None, progress: Callable[[int, int], None] | None = None) -> None:
     """Each wanted job's assignment lists, relationship by relationship (job tasks, job users),
     in whichever direction costs fewer calls: per job (GET /Jobs/{id}/Tasks), or per task and per
     user (GET /Tasks/{id}/Jobs, GET /Jobs?UserID=), which give every job's whole set at once.
@@ -148,9 +154,13 @@ def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[
 
     def read_one(item: tuple[Key, str]) -> list[str]:
         job_key, list_name = item
-        return client.assigned_ids(state.objects[Kind.JOB][job_key].id, ASSIGNMENTS[list_name][1])
+        ids = client.assigned_ids(state.objects[Kind.JOB][job_key].id, ASSIGNMENTS[list_name][1])
+        if progress is not None:
+            progress(next(counted), len(per_job))  # itertools.count: one step at a time across threads
+        return ids
 
     per_job = [item for item in per_job if item not in found]  # cross-checked jobs are read already
+    counted = itertools.count(1)
     found.update(zip(per_job, run_bounded(read_one, per_job, client.concurrency), strict=True))
     for (job_key, list_name), ids in sorted(found.items()):
         target_kind = ASSIGNMENTS[list_name][0]
