@@ -3,20 +3,30 @@
 Exit codes: 0 success (or no changes); 1 error, usage errors included; 2 changes pending
 (plan --detailed-exitcode) or drift; 130 interrupted (Ctrl-C). Every command runs the engine;
 errors reach the user through one choke point, `ReconcilerGroup.invoke`.
+
+Output: results on stdout; notes, progress (on a terminal only) and log lines on stderr; -v,
+--debug and --quiet set the log level (see logs.py).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler import __version__
-from reconciler.errors import ApiError, ApplyError, ConfigError, ReconcilerError, RequestFailed
+from reconciler import __version__, logs, progress
+from reconciler.errors import ApiError, ApplyError, ConfigError, PlanRefused, ReconcilerError, RequestFailed
+
+LOG = logging.getLogger("reconciler")
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -27,6 +37,7 @@ def use_color(stream: Any = None) -> bool:
 
 
 def fail(message: str) -> None:
+    progress.pause()
     prefix = click.style("Error: ", fg="red", bold=True) if use_color(sys.stderr) else "Error: "
     click.echo(prefix + message, err=True)
 
@@ -127,10 +138,124 @@ def split_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: kwargs.pop(name) for name in BACKEND_FLAGS if name in kwargs}
 
 
+@dataclass
+class Output:
+    quiet: bool = False
+
+
+def quiet() -> bool:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().obj if ctx is not None else None
+    return isinstance(root, Output) and root.quiet
+
+
+def note(text: str) -> None:
+    """A remark on stderr (not a result): left out under --quiet."""
+    if not quiet():
+        progress.pause()
+        click.echo(text, err=True)
+
+
+def progress_line(label: str) -> progress.ProgressLine | None:
+    """An updating progress line on stderr, only when stderr is a terminal and not --quiet."""
+    if quiet() or not sys.stderr.isatty():
+        return None
+    return progress.ProgressLine(label, sys.stderr)
+
+
 @click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
-def main() -> None:
-    """GitOps for ClickTime: validate YAML, plan the difference to the live account, apply it."""
+@click.option("-v", "--verbose", count=True, help="Say what each phase did, with counts, and each retry and its wait.")
+@click.option("--debug", is_flag=True, help="Also log every API request: method, path, status and time (never a "
+                                            "token).")
+@click.option("-q", "--quiet", "be_quiet", is_flag=True, help="Results and errors only: no progress, notes or logs.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, debug: bool, be_quiet: bool) -> None:
+    """GitOps for ClickTime: validate YAML, plan the difference to the live account, apply it.
+
+    Exit codes: 0 success, 1 error (usage errors included), 2 changes pending or drift, 130
+    interrupted."""
+    if be_quiet and (verbose or debug):
+        raise click.UsageError("--quiet goes with neither -v nor --debug")
+    ctx.obj = Output(quiet=be_quiet)
+    logs.configure(verbose, debug, be_quiet)
+
+
+@contextmanager
+def session(options: Any) -> Iterator[Any]:
+    """The engine's client for these options, with its retries made visible at -v."""
+    from reconciler import engine
+
+    with engine.session(options) as client:
+        yield logs.observe(client)
+
+
+def load(directory: Path) -> Any:
+    from reconciler.config.loader import load_configuration
+
+    config = load_configuration(directory)
+    LOG.info("loaded %s: %d file(s), %d object(s)", directory, len(config.files),
+             sum(len(objs) for objs in config.desired.objects.values()))
+    return config
+
+
+def read_and_plan(config: Any, client: Any, backend: str, scopes: Sequence[Any] = ()) -> tuple[Any, Any]:
+    """engine.read_and_plan with a progress line, phase logs and the --only scopes applied."""
+    from reconciler import engine
+    from reconciler.render import summary_line
+    from reconciler.scope import limit
+
+    started = time.monotonic()
+    bar = progress_line("Reading the account")
+    try:
+        the_plan, live = engine.read_and_plan(config, client, backend, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    counts = ", ".join(f"{len(objs)} {kind.section}" for kind, objs in live.objects.items() if objs)
+    LOG.info("read the account in %.1f s: %s (%d API call(s), %d retried)", time.monotonic() - started,
+             counts or "nothing", client.calls, client.retries)
+    the_plan = limit(the_plan, scopes)
+    LOG.info("planned%s: %s", f" ({', '.join(the_plan.partial)})" if the_plan.partial else "", summary_line(the_plan))
+    return the_plan, live
+
+
+def scope_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    def parse(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[Any, ...]:
+        from reconciler.scope import parse_scope
+
+        try:
+            return tuple(parse_scope(value) for value in values)
+        except ValueError as error:
+            raise click.BadParameter(str(error), ctx, param) from None
+
+    return click.option("--only", "scopes", multiple=True, metavar="KIND[:GLOB]", callback=parse,
+                        help="Limit the plan to part of the account (repeatable): clients, jobs:ACME/*, "
+                             "users:*@example.com. The rest is neither changed nor pruned.")(command)
+
+
+def commit_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not (7 <= len(value) <= 64 and all(c in "0123456789abcdefABCDEF" for c in value)):
+        raise click.BadParameter(f"{value!r} is not a git commit name (7 to 64 hex digits)", ctx, param)
+    return value.lower()
+
+
+def marker_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from reconciler.render.comment import check_marker
+
+    if value is None:
+        return None
+    try:
+        return check_marker(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
+marker_option = click.option("--comment-marker", "marker", default=None, metavar="ID", callback=marker_name,
+                             help="Write a pull-request comment body that starts with the hidden line "
+                                  "<!-- reconciler:ID -->, by which a workflow finds and edits its own comment.")
 
 
 @main.command()
@@ -168,18 +293,53 @@ def render_command(directory: Path) -> None:
 
 @main.command()
 @config_dir
-def validate(directory: Path) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help='json: {"valid", "problems": [{"path", "line", "column", "message"}], "files", "objects"} on '
+                   "stdout, for editors and bots.")
+def validate(directory: Path, fmt: str) -> None:
     """Check the configuration (schema and references) without contacting any backend."""
-    from reconciler.config.loader import load_configuration
+    from reconciler.config.loader import discover, load_configuration
 
-    config = load_configuration(directory, require_declared=True)
+    if fmt == "text":
+        config = load_configuration(directory, require_declared=True)
+        count = sum(len(objs) for objs in config.desired.objects.values())
+        click.echo(f"{directory}: valid ({len(config.files)} file(s), {count} object(s)).")
+        return
+    try:
+        config = load_configuration(directory, require_declared=True)
+    except ConfigError as error:
+        files = len(discover(directory)) if directory.is_dir() else 0
+        problems = [{"path": p.where.path, "line": p.where.line, "column": p.where.column, "message": p.message}
+                    for p in error.problems]
+        click.echo(json.dumps({"valid": False, "problems": problems, "files": files, "objects": 0}, indent=2))
+        sys.exit(EXIT_ERROR)
     count = sum(len(objs) for objs in config.desired.objects.values())
-    click.echo(f"{directory}: valid ({len(config.files)} file(s), {count} object(s)).")
+    click.echo(json.dumps({"valid": True, "problems": [], "files": len(config.files), "objects": count}, indent=2))
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["config", "settings"]), default="config")
+def schema(name: str) -> None:
+    """Print a JSON Schema: config (the configuration files) or settings (reconciler.yaml)."""
+    from reconciler.config.schema import load_schema
+
+    click.echo(json.dumps(load_schema(f"{name}.schema.json"), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("plan_file", metavar="PLANFILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--redact", is_flag=True, help="Mask emails and personal or billing values (for public comments).")
+def show(plan_file: Path, fmt: str, redact: bool) -> None:
+    """Render a saved plan (from `plan --out`) without contacting the account."""
+    from reconciler.planfile import load_plan
+
+    show_plan(load_plan(plan_file), fmt, redact, None)
 
 
 def report_calls(calls: int, retries: int) -> None:
     retried = f", {retries} retried" if retries else ""
-    click.echo(f"({calls} API call(s){retried})", err=True)
+    note(f"({calls} API call(s){retried})")
 
 
 def show_plan(the_plan: Any, fmt: str, redact: bool, split_to: Path | None) -> None:
@@ -206,7 +366,8 @@ def with_render_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
                      show_default=True),
-        click.option("--redact", is_flag=True, help="Mask emails and personal or billing values (for public comments)."),
+        click.option("--redact", is_flag=True, help="Mask emails and personal or billing values (for public "
+                                                    "comments); with --out, the saved plan's old values too."),
         click.option("--split-to", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Write the rendering as DIR/plan-N.md files, each fit for one GitHub comment (65,536 "
                           "characters), and print their paths."),
@@ -215,28 +376,86 @@ def with_render_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def shown_path(path: str) -> str:
+    """A path relative to the working directory when it is below it (comments stay readable)."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def error_comment(marker: str, error: ReconcilerError, redact: bool) -> str:
+    """The sticky comment's body when the plan could not be made."""
+    from reconciler.render.comment import error_body
+
+    if isinstance(error, ConfigError):
+        count = len(error.problems)
+        return error_body(marker, "ClickTime plan: the configuration is invalid",
+                          [f"{shown_path(p.where.path)}{str(p.where)[len(p.where.path):]}: {p.message}"
+                           for p in error.problems],
+                          f"{count} problem{'s' if count != 1 else ''} found; nothing was changed", redact)
+    message = explain_api_error(error) if isinstance(error, ApiError) else str(error)
+    return error_body(marker, "ClickTime plan failed", [], message, redact)
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
 @main.command()
 @config_dir
 @backend_options
 @with_render_options
+@scope_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply --plan`.")
+@click.option("--commit", default=None, metavar="SHA", callback=commit_name,
+              help="The git commit the configuration is at; saved with --out, so that `apply --expect-commit` can "
+                   "refuse another commit's plan.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
-def plan(directory: Path, fmt: str, redact: bool, split_to: Path | None, out: Path | None, detailed_exitcode: bool,
+@marker_option
+@click.option("--comment-to", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="With --comment-marker: write the comment body to FILE, the plan when it succeeds and the "
+                   "problems when it fails (stdout then shows the plan as usual).")
+def plan(directory: Path, fmt: str, redact: bool, split_to: Path | None, scopes: tuple[Any, ...], out: Path | None,
+         commit: str | None, detailed_exitcode: bool, marker: str | None, comment_to: Path | None,
          **kwargs: Any) -> None:
     """Show what apply would change. Read-only."""
     from reconciler import engine
-    from reconciler.config.loader import load_configuration
+    from reconciler.artifacts import redact_saved
     from reconciler.planfile import save_plan
+    from reconciler.render import render
+    from reconciler.render.comment import plan_body
 
-    config = load_configuration(directory)
-    options = engine.resolve_options(split_flags(kwargs), config.settings)
-    with engine.session(options) as client:
-        the_plan, _ = engine.read_and_plan(config, client, options.backend)
-        report_calls(client.calls, client.retries)
-    show_plan(the_plan, fmt, redact, split_to)
+    if comment_to is not None and marker is None:
+        raise click.UsageError("--comment-to goes with --comment-marker")
+    if marker is not None and split_to is not None:
+        raise click.UsageError("--comment-marker writes one comment; it does not go with --split-to")
+    try:
+        config = load(directory)
+        options = engine.resolve_options(split_flags(kwargs), config.settings)
+        with session(options) as client:
+            the_plan, _ = read_and_plan(config, client, options.backend, scopes)
+            report_calls(client.calls, client.retries)
+    except ReconcilerError as error:
+        if marker is not None and comment_to is not None:
+            write_text(comment_to, error_comment(marker, error, redact))
+        raise
+    if commit:
+        the_plan = replace(the_plan, commit=commit)
+    if marker is not None:
+        more = "The whole plan is in the workflow run's artifacts (`reconciler show plan.json --redact`)."
+        body = plan_body(marker, render(the_plan, "markdown", redact=redact), more)
+        if comment_to is None:
+            click.echo(body, nl=False)
+        else:
+            write_text(comment_to, body)
+    if marker is None or comment_to is not None:
+        show_plan(the_plan, fmt, redact, split_to)
     if out:
-        save_plan(the_plan, out)
-        click.echo(f"Plan saved to {out}.", err=True)
+        save_plan(redact_saved(the_plan) if redact else the_plan, out)
+        note(f"Plan saved to {out}.")
     if detailed_exitcode and not the_plan.empty:
         sys.exit(EXIT_CHANGES)
 
@@ -244,26 +463,26 @@ def plan(directory: Path, fmt: str, redact: bool, split_to: Path | None, out: Pa
 @main.command()
 @config_dir
 @backend_options
+@scope_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "yaml-patch"]), default="text",
               show_default=True, help="yaml-patch: a diff to the configuration that adopts the live values.")
 @click.option("--redact", is_flag=True, help="Mask emails and personal or billing values.")
-def drift(directory: Path, fmt: str, redact: bool, **kwargs: Any) -> None:
+def drift(directory: Path, scopes: tuple[Any, ...], fmt: str, redact: bool, **kwargs: Any) -> None:
     """Read-only check for a schedule: exit 2 when the account differs from the configuration."""
     from reconciler import engine
-    from reconciler.config.loader import load_configuration
     from reconciler.render import summary_line
     from reconciler.render.yaml_patch import yaml_patch
 
-    config = load_configuration(directory)
+    config = load(directory)
     options = engine.resolve_options(split_flags(kwargs), config.settings)
-    with engine.session(options) as client:
-        the_plan, live = engine.read_and_plan(config, client, options.backend)
+    with session(options) as client:
+        the_plan, live = read_and_plan(config, client, options.backend, scopes)
     if fmt == "yaml-patch":
-        click.echo(yaml_patch(the_plan, config, live), nl=False)
+        click.echo(yaml_patch(the_plan, config, live, redact=redact), nl=False)
     else:
         show_plan(the_plan, fmt, redact, None)
     if not the_plan.empty:
-        click.echo(f"Drift: {summary_line(the_plan)}", err=True)
+        note(f"Drift: {summary_line(the_plan)}")
         sys.exit(EXIT_CHANGES)
 
 
@@ -276,79 +495,177 @@ def confirm_or_refuse(yes: bool) -> None:
         raise ReconcilerError("apply cancelled; nothing was changed")
 
 
-def event_printer() -> Callable[..., None]:
+def event_printer(redact: bool, total: int) -> Callable[..., None]:
+    """Prints each change's outcome and moves the progress line (Applier calls it under its lock)."""
+    from reconciler.render.redact import redact_change
     from reconciler.render.text import Styler, change_lines
 
     style = Styler(use_color())
+    bar = progress_line("Applying")
+    done = 0
 
     def report(event: str, change: Any, detail: str) -> None:
-        line = change_lines(change, style)[0].lstrip()
+        nonlocal done
+        from reconciler.render.redact import mask_emails
+
+        shown = redact_change(change) if redact else change
+        line = change_lines(shown, style)[0].lstrip()
+        detail = mask_emails(detail) if redact else detail
+        progress.pause()
         click.echo(f"  {event}: {line}" + (f" ({detail})" if detail else ""), err=event != "applied")
+        done += 1
+        if bar is not None:
+            bar(done, total)
+            if done >= total:
+                bar.close()
 
     return report
 
 
+@dataclass
+class ApplyReport:
+    """What the apply summary (--summary-to) says."""
+
+    outcome: Any = None
+    problem: str = ""
+
+
 def apply_plan(client: Any, the_plan: Any, live: Any, settings: Any, yes: bool, force: bool, allow_delete: bool,
-               resume: Any = None) -> None:
+               resume: Any = None, redact: bool = False, report: ApplyReport | None = None) -> None:
     """Show the plan, check guard rails, confirm, then apply."""
     from reconciler import engine
+    from reconciler.errors import ApplyOutcome
     from reconciler.render import render
 
-    click.echo(render(the_plan, "text", color=use_color()), nl=False)
-    if not engine.pending(the_plan, resume):
+    click.echo(render(the_plan, "text", color=use_color(), redact=redact), nl=False)
+    todo = engine.pending(the_plan, resume)
+    if not todo:
         if resume is not None:
             engine.finish_journal(resume)
             click.echo("Nothing left to resume: every change of that apply is done.")
+        if report is not None:
+            report.outcome = ApplyOutcome()
         return
     for reason in engine.check_guard_rails(the_plan, settings, force, allow_delete):
         click.echo(f"guard rail overridden by --force: {reason}", err=True)
     confirm_or_refuse(yes)
-    run = engine.ApplyRun(client, the_plan, live, event_printer(), resume,
-                          on_note=lambda text: click.echo(f"note: {text}", err=True))
+    started = time.monotonic()
+    run = engine.ApplyRun(client, the_plan, live, event_printer(redact, len(todo)), resume,
+                          on_note=lambda text: note(f"note: {text}"))
     outcome = run.execute()
+    if report is not None:
+        report.outcome = outcome
+    LOG.info("applied %d change(s) in %.1f s", len(outcome.applied), time.monotonic() - started)
     click.echo(f"Apply complete: {len(outcome.applied)} change(s) applied.")
     report_calls(client.calls, client.retries)
+
+
+def check_commit(saved: Any, plan_file: Path, expected: str) -> None:
+    """`--expect-commit`: the plan must have been made from this commit (or a name of it)."""
+    if not saved.commit:
+        raise PlanRefused(f"{plan_file} records no commit (it was saved without `plan --commit`); make the plan "
+                          f"again with --commit {expected}")
+    short, long = sorted((saved.commit, expected), key=len)
+    if not long.startswith(short):
+        raise PlanRefused(f"{plan_file} was planned from commit {saved.commit}, not {expected}: it is the plan of "
+                          "another commit (another pull request, or an older push to this one); apply the plan "
+                          "made from the merged commit, or plan again")
+
+
+def write_summary(path: Path, marker: str | None, report: ApplyReport, commit: str, directory: Path,
+                  redact: bool) -> None:
+    from reconciler.render.comment import apply_body
+    from reconciler.render.markdown import code
+
+    outcome = report.outcome
+    applied, failed, skipped = (outcome.applied, outcome.failed, outcome.skipped) if outcome else ([], [], [])
+    steps = (f"Where the journal is kept (`{state_dir_name()}`), {code(f'reconciler apply {directory} --resume')} "
+             "finishes the rest without repeating a write. Otherwise plan again (push to a pull request, or run "
+             f"{code(f'reconciler plan {directory}')}): a fresh plan reads the account as it is now and shows "
+             "what remains.")
+    write_text(path, apply_body(marker, applied, failed, skipped, report.problem, steps, commit, redact))
+
+
+def state_dir_name() -> str:
+    from reconciler.journal import state_dir
+
+    return str(state_dir() / "journal")
 
 
 @main.command()
 @config_dir
 @backend_options
+@scope_option
 @click.option("--plan", "plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Apply exactly this saved plan (refused if the account or the configuration changed since).")
+@click.option("--expect-commit", default=None, metavar="SHA", callback=commit_name,
+              help="With --plan: refuse a plan not made from this commit (`plan --commit`).")
 @click.option("--resume", is_flag=True, help="Continue the last interrupted apply without repeating its writes.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Override the guard-rail thresholds, and a plan made from another "
                                             "configuration than the one in DIR.")
 @click.option("--allow-delete", is_flag=True, help="Allow the hard deletes that tombstones (absent: true) ask for.")
-def apply(directory: Path, plan_file: Path | None, resume: bool, yes: bool, force: bool, allow_delete: bool,
+@click.option("--redact", is_flag=True, help="Mask emails and personal or billing values in what is printed and in "
+                                            "the summary (for public logs).")
+@click.option("--summary-to", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Write the result as Markdown for a pull-request comment: applied, failed and skipped changes, "
+                   "and how to finish; written whether the apply succeeds or not.")
+@marker_option
+def apply(directory: Path, scopes: tuple[Any, ...], plan_file: Path | None, expect_commit: str | None, resume: bool,
+          yes: bool, force: bool, allow_delete: bool, redact: bool, summary_to: Path | None, marker: str | None,
           **kwargs: Any) -> None:
     """Apply the configuration to the account (shows the plan and asks first)."""
+    if scopes and (plan_file or resume):
+        raise click.UsageError("--only limits a fresh plan; a saved or resumed plan keeps the scope it was made with")
+    if expect_commit and not plan_file:
+        raise click.UsageError("--expect-commit goes with --plan")
+    if marker is not None and summary_to is None:
+        raise click.UsageError("--comment-marker goes with --summary-to")
+    report = ApplyReport()
+    try:
+        run_apply(directory, scopes, plan_file, expect_commit, resume, yes, force, allow_delete, redact, report,
+                  split_flags(kwargs))
+    except ReconcilerError as error:
+        if summary_to is not None:
+            report.outcome = getattr(error, "outcome", report.outcome)
+            report.problem = explain_api_error(error) if isinstance(error, ApiError) else str(error)
+            write_summary(summary_to, marker, report, expect_commit or "", directory, redact)
+        raise
+    if summary_to is not None:
+        write_summary(summary_to, marker, report, expect_commit or "", directory, redact)
+
+
+def run_apply(directory: Path, scopes: Sequence[Any], plan_file: Path | None, expect_commit: str | None, resume: bool,
+              yes: bool, force: bool, allow_delete: bool, redact: bool, report: ApplyReport,
+              flags: dict[str, Any]) -> None:
     from reconciler import engine
-    from reconciler.config.loader import load_configuration
     from reconciler.live import fetch_touched
 
-    config = load_configuration(directory)
-    flags = split_flags(kwargs)
+    config = load(directory)
     if resume:
         state = engine.find_resumable(config, force, warn=lambda text: click.echo(f"warning: {text}", err=True))
-        click.echo(f"Resuming the apply journalled in {state.path}", err=True)
+        note(f"Resuming the apply journalled in {state.path}")
         options = engine.resolve_options({**flags, "backend": flags.get("backend") or state.plan.backend},
                                          config.settings)
-        with engine.session(options) as client:
+        with session(options) as client:
             live = fetch_touched(client, state.plan)
-            apply_plan(client, state.plan, live, config.settings, yes, force, allow_delete, resume=state)
+            apply_plan(client, state.plan, live, config.settings, yes, force, allow_delete, resume=state,
+                       redact=redact, report=report)
         return
     if plan_file is None:
         options = engine.resolve_options(flags, config.settings)
-        with engine.session(options) as client:
-            the_plan, live = engine.read_and_plan(config, client, options.backend)
-            apply_plan(client, the_plan, live, config.settings, yes, force, allow_delete)
+        with session(options) as client:
+            the_plan, live = read_and_plan(config, client, options.backend, scopes)
+            apply_plan(client, the_plan, live, config.settings, yes, force, allow_delete, redact=redact,
+                       report=report)
         return
     saved = engine.load_saved_plan(plan_file, config, force, warn=lambda text: click.echo(f"warning: {text}", err=True))
+    if expect_commit:
+        check_commit(saved, plan_file, expect_commit)
     options = engine.resolve_options({**flags, "backend": flags.get("backend") or saved.backend}, config.settings)
-    with engine.session(options) as client:
+    with session(options) as client:
         live = engine.read_touched(client, saved, config, str(plan_file))
-        apply_plan(client, saved, live, config.settings, yes, force, allow_delete)
+        apply_plan(client, saved, live, config.settings, yes, force, allow_delete, redact=redact, report=report)
 
 
 @main.command(name="import")
@@ -368,7 +685,7 @@ def import_(out: Path, force: bool, kinds: str | None, match: str | None, all_fi
     from reconciler import engine
 
     options = engine.resolve_options(split_flags(kwargs))
-    with engine.session(options) as client:
+    with session(options) as client:
         result = engine.import_account(client, out, force, kinds, match, all_fields, active_only)
     for path in result.written:
         click.echo(f"wrote {path}")
@@ -414,7 +731,8 @@ def doctor(directory: Path, probe: bool, record: Path | None, **kwargs: Any) -> 
             click.echo(f"  plan of {directory}: {report.plan_summary}")
         click.echo(f"  ({report.calls} API call(s))")
         if report.cassette is not None:
-            click.echo(f"Cassette written to {report.cassette}; `reconciler sandbox serve --replay {record}` serves it.")
+            click.echo(f"Cassette written to {report.cassette}; `reconciler sandbox serve --replay {record}` "
+                       "serves it.")
     elif record is not None:
         raise ReconcilerError("--record goes with --probe")
 

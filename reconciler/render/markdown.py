@@ -85,6 +85,11 @@ def _describe(change: Change, table: bool) -> str:
 
 def render(plan: Plan) -> str:
     lines = ["### ClickTime plan", "", f"**{summary_line(plan)}**", ""]
+    if plan.partial:
+        lines += [f"Partial plan: only {', '.join(code(p) for p in plan.partial)}; the rest of the account is left "
+                  "alone.", ""]
+    if plan.commit:
+        lines += [f"Planned from commit {code(plan.commit)}.", ""]
     counts = {a: n for a, n in plan.summary().items() if n}
     if counts:
         lines += ["| action | count |", "| --- | ---: |"] + [f"| {a} | {n} |" for a, n in counts.items()] + [""]

@@ -23,6 +23,10 @@ def _key(parts: tuple[str, ...]) -> str:
 
 def header_lines(plan: Plan) -> list[str]:
     lines = [f"Backend: {visible(plan.backend)}"]
+    if plan.commit:
+        lines.append(f"Commit: {visible(plan.commit)}")
+    if plan.partial:
+        lines.append(f"Partial plan: only {visible(', '.join(plan.partial))}; the rest of the account is left alone")
     for kind, header in plan.kinds.items():
         lines.append(f"  {kind.section:<8} prune: {visible(header.policy):<10} live: {header.live:<6} "
                      f"left alone: {header.left_alone}")
