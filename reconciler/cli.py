@@ -659,9 +659,11 @@ def run_apply(directory: Path, scopes: Sequence[Any], plan_file: Path | None, ex
             apply_plan(client, the_plan, live, config.settings, yes, force, allow_delete, redact=redact,
                        report=report)
         return
+    if expect_commit:  # first: "another commit's plan" says more than "another configuration"
+        from reconciler.planfile import load_plan
+
+        check_commit(load_plan(plan_file), plan_file, expect_commit)
     saved = engine.load_saved_plan(plan_file, config, force, warn=lambda text: click.echo(f"warning: {text}", err=True))
-    if expect_commit:
-        check_commit(saved, plan_file, expect_commit)
     options = engine.resolve_options({**flags, "backend": flags.get("backend") or saved.backend}, config.settings)
     with session(options) as client:
         live = engine.read_touched(client, saved, config, str(plan_file))
