@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
+from reconciler.clicktime.keys import NATURAL_KEYS
 from reconciler.errors import Location
 
 
@@ -138,15 +139,8 @@ FIELD_BY_YAML: dict[Kind, dict[str, FieldSpec]] = {
     kind: {spec.yaml: spec for spec in specs} for kind, specs in FIELDS.items()
 }
 
-# The natural key's API fields, written on create.
-KEY_FIELDS: dict[Kind, tuple[str, ...]] = {
-    Kind.DIVISION: ("Name",),
-    Kind.EMPLOYMENT_TYPE: ("Name",),
-    Kind.CLIENT: ("ShortName",),
-    Kind.TASK: ("TaskCode",),
-    Kind.USER: ("Email",),
-    Kind.JOB: ("ClientID", "JobNumber"),
-}
+# The natural key's API fields, written on create (the one table: clicktime/keys.py).
+KEY_FIELDS: dict[Kind, tuple[str, ...]] = {kind: NATURAL_KEYS[COLLECTIONS[kind]] for kind in KINDS}
 
 # Job assignment lists: YAML name -> (referenced kind, API sub-collection).
 ASSIGNMENTS: dict[str, tuple[Kind, str]] = {"tasks": (Kind.TASK, "Tasks"), "users": (Kind.USER, "Users")}

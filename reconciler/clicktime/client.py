@@ -19,6 +19,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from reconciler.clicktime import assumptions
+from reconciler.clicktime.keys import NATURAL_KEYS
 from reconciler.clicktime.ratelimit import RateLimiter
 from reconciler.clicktime.transport import Request, Response, Transport, TransportError
 from reconciler.errors import (
@@ -31,12 +32,6 @@ IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
 # Requests in a row that get no answer, even after their retries, before the service is taken as gone.
 BREAKER_LIMIT = 3
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
-# Each collection's natural key, as API fields: the one table the live reader, the create look-up
-# and the emulator's labels read. A job's client is its ClientID (the client's ShortName above it).
-NATURAL_KEYS: dict[str, tuple[str, ...]] = {
-    "Clients": ("ShortName",), "Tasks": ("TaskCode",), "Users": ("Email",), "Jobs": ("ClientID", "JobNumber"),
-    "Divisions": ("Name",), "EmploymentTypes": ("Name",),
-}
 # Statuses that say "refused as invalid or duplicate": which one ClickTime uses is undocumented.
 REFUSED_STATUSES = frozenset({400, 409, 422})
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.clicktime import assumptions as A
+from reconciler.clicktime.keys import NATURAL_KEYS
 from reconciler.clicktime.transport import Request, Response
 from reconciler.sandbox import rules
 from reconciler.sandbox.profiles import DEFAULT_PROFILE, Profile, Quirks, from_dict, load_profile
@@ -385,8 +386,7 @@ class Emulator:
 
     @staticmethod
     def _label(collection: str, record: dict[str, Any]) -> str:
-        keys = {"Clients": "ShortName", "Tasks": "TaskCode", "Users": "Email", "Jobs": "JobNumber"}
-        key = keys.get(collection, "Name")
+        key = NATURAL_KEYS.get(collection, ("Name",))[-1]  # a job is named by its number
         return str(record.get(key))
 
     def _check_record(self, collection: str, record: dict[str, Any], body: dict[str, Any]) -> None:
