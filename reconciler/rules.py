@@ -6,13 +6,14 @@ that an apply never stops half-way on a 400 the plan could have foreseen.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.clicktime import assumptions
 from reconciler.config.desired import Configuration
-from reconciler.errors import Problem
+from reconciler.errors import Location, Problem
 from reconciler.model import ASSIGNMENTS, DesiredObject, Key, Kind, LiveObject, LiveState, format_key
 
 MODULES_FOR_DIVISIONS = ("Corporate", "Enterprise")
@@ -186,7 +187,8 @@ def _definitions(live: LiveState, kind: Kind) -> dict[str, Mapping[str, Any]] | 
 
 
 def _check_custom_fields(config: Configuration, live: LiveState, problems: list[Problem]) -> None:
-    """Keys must be defined for the kind; a required definition must have a value on create."""
+    """Keys must be defined for the kind, values must fit their definition, and a required
+    definition must have a value on create: each a located problem, never a 400 half-way."""
     for kind in sorted(CUSTOM_FIELD_KINDS & set(live.custom_fields)):
         defined = _definitions(live, kind)
         if defined is None:
@@ -197,17 +199,61 @@ def _check_custom_fields(config: Configuration, live: LiveState, problems: list[
                 continue
             declared = obj.fields.get("custom_fields") or {}
             where = obj.field_locations.get("custom_fields", obj.where)
-            for name in sorted(set(declared) - set(defined)):
-                known = ", ".join(sorted(defined)) or "none"
-                problems.append(Problem(where, f"custom_fields.{name}: no custom field {name!r} is defined for "
-                                               f"{kind.section} in this account (defined: {known}); define it in "
-                                               "ClickTime (Company > Custom Fields) or remove it"))
+            for name, value in sorted(declared.items()):
+                definition = defined.get(name)
+                if definition is None:
+                    known = ", ".join(sorted(defined)) or "none"
+                    problems.append(Problem(_entry(obj, name, where), f"custom_fields.{name}: no custom field {name!r} is "
+                                                                      f"defined for {kind.section} in this account "
+                                                                      f"(defined: {known}); define it in ClickTime "
+                                                                      "(Company > Custom Fields) or remove it"))
+                    continue
+                unfit = _unfit_value(definition, value)
+                if unfit:
+                    problems.append(Problem(_entry(obj, name, where, value=True), f"custom_fields.{name}: {unfit}"))
             creating = obj.key not in live.objects[kind]
             missing = [name for name in required if declared.get(name) in (None, "")]
             if creating and missing:
                 problems.append(Problem(where, f"{kind.value} '{format_key(obj.key)}': the account requires the "
                                                f"custom field(s) {', '.join(missing)} for new {kind.section}; "
                                                "declare them under custom_fields"))
+
+
+def _entry(obj: DesiredObject, name: str, fallback: Location, value: bool = False) -> Location:
+    locate = getattr(obj.field_locations, "entry", None)
+    try:
+        return locate("custom_fields", name, value) if locate is not None else fallback
+    except KeyError:
+        return fallback
+
+
+def _unfit_value(definition: Mapping[str, Any], value: Any) -> str | None:
+    """Why a value does not fit its definition's DataType (the names follow the account's own
+    answer; an unknown type is not judged)."""
+    if value is None or value == "":
+        return None
+    data_type = str(definition.get("DataType") or "")
+    if data_type == "Number" and (isinstance(value, bool) or not _is_number(value)):
+        return f"{value!r} is not a number (the field is a Number)"
+    if data_type == "Checkbox" and not isinstance(value, bool):
+        return f"{value!r} is not true or false (the field is a Checkbox)"
+    if data_type == "Date" and not (isinstance(value, str) and _ISO_DATE.match(value)):
+        return f"{value!r} is not a date YYYY-MM-DD (the field is a Date)"
+    choices = definition.get("PulldownValues")
+    if data_type == "Pulldown" and isinstance(choices, list) and choices and value not in choices:
+        return f"{value!r} is not one of {', '.join(str(c) for c in choices)}"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 _CASE_CHECKED = {Kind.CLIENT: "ShortName", Kind.TASK: "TaskCode", Kind.JOB: "JobNumber", Kind.USER: "Email"}

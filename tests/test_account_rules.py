@@ -249,8 +249,6 @@ def test_custom_field_is_refused_only_where_undefined(profile: str, account: tup
         assert '+ create client NEW\n      custom_fields: {"industry": "Retail"}' in planned(config, traffic)
 
 
-@pytest.mark.xfail(strict=True, reason="an undefined custom field is located at the first key under "
-                                       "custom_fields, not at its own key")
 def test_undefined_custom_field_is_located_at_its_own_key(profile: str, account: tuple[Emulator, Traffic],
                                                           tmp_path: Path) -> None:
     _, traffic = account
@@ -269,8 +267,6 @@ def test_undefined_custom_field_is_located_at_its_own_key(profile: str, account:
 
 
 @pytest.mark.parametrize("profile", ["corporate"])
-@pytest.mark.xfail(strict=True, reason="the plan does not check custom field values against their definitions "
-                                       "(Pulldown values, Number); the apply stops half-way on a 400")
 def test_custom_field_value_outside_its_definition_is_refused(profile: str, account: tuple[Emulator, Traffic],
                                                               tmp_path: Path) -> None:
     _, traffic = account

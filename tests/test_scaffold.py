@@ -11,6 +11,8 @@ from conftest import EXAMPLES, run
 import reconciler.scaffold as scaffold_module
 from reconciler.errors import ConfigError
 from reconciler.model import Kind
+from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.profiles import load_profile
 from reconciler.scaffold import ScaffoldResult, scaffold, write_scaffold
 
 ONBOARDING = EXAMPLES / "onboarding"
@@ -66,7 +68,9 @@ def test_unknown_and_missing_columns(tmp_path: Path) -> None:
     assert "p.csv:1:1: missing column 'job_number'" in result.stderr
 
 
-def test_onboarding_example_matches_its_csv_and_plans(tmp_path: Path, sandbox_path: Path) -> None:
+def test_onboarding_example_matches_its_csv_and_plans(tmp_path: Path, sandbox_path: Path,
+                                                      emulator: Emulator) -> None:
+    emulator.reset(load_profile("corporate-bills-by-job"))  # the profile the example names
     out = tmp_path / "again"
     assert run("scaffold", "--from", ONBOARDING / "csv" / "projects.csv", "--kind", "jobs",
                "--template", "fixed-fee", "--out", out).exit_code == 0

@@ -171,6 +171,13 @@ class FieldLocations(Mapping[str, Location]):
         doc, path = self._sources[name]
         return doc.where((*path, name))
 
+    def entry(self, name: str, key: str, value: bool = False) -> Location:
+        """Where one key of a mapping field (a custom field) is written, or its value with `value`."""
+        if name not in self._sources:
+            raise KeyError(name)
+        doc, path = self._sources[name]
+        return doc.where((*path, name, key), key=not value)
+
     def item(self, name: str, entry: Key) -> Location:
         """Where one entry of a list field (a job's tasks or users) is written."""
         doc, path = self._sources[name]
