@@ -164,7 +164,8 @@ def _assignment_changes(want: DesiredObject, live: LiveState) -> list[Change]:
             changes.append(Change(Action.ASSIGN, Kind.JOB, want.key, {list_name: FieldChange(None, format_key(target))},
                                   list_name=list_name, target=target))
         for target in sorted(have - targets):
-            changes.append(Change(Action.UNASSIGN, Kind.JOB, want.key, {list_name: FieldChange(format_key(target), None)},
+            removed = {list_name: FieldChange(format_key(target), None)}
+            changes.append(Change(Action.UNASSIGN, Kind.JOB, want.key, removed,
                                   list_name=list_name, target=target))
     return changes
 

@@ -46,7 +46,8 @@ def needs_checks(client: ClickTimeClient, config: Configuration) -> list[Check]:
         if not ok and any(list_name in job.assignments for job in desired[Kind.JOB].values()):
             setting, wanted = assumptions.ASSIGNMENT_REQUIRES[ASSIGNMENTS[list_name][1]]
             found.append(Check(f"configuration: job {list_name}", False, f"declared, but Company.{setting} is "
-                               f"{company.get(setting)!r}", f"set {setting} to {wanted!r} in ClickTime (list controls)"))
+                               f"{company.get(setting)!r}",
+                               f"set {setting} to {wanted!r} in ClickTime (list controls)"))
     for gate in closed_gates(company):
         users = [o for o in desired[gate.kind].values() if gate.field in o.fields]
         if users:

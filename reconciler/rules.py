@@ -203,10 +203,10 @@ def _check_custom_fields(config: Configuration, live: LiveState, problems: list[
                 definition = defined.get(name)
                 if definition is None:
                     known = ", ".join(sorted(defined)) or "none"
-                    problems.append(Problem(_entry(obj, name, where), f"custom_fields.{name}: no custom field {name!r} is "
-                                                                      f"defined for {kind.section} in this account "
-                                                                      f"(defined: {known}); define it in ClickTime "
-                                                                      "(Company > Custom Fields) or remove it"))
+                    problems.append(Problem(_entry(obj, name, where),
+                                            f"custom_fields.{name}: no custom field {name!r} is defined for "
+                                            f"{kind.section} in this account (defined: {known}); define it in "
+                                            "ClickTime (Company > Custom Fields) or remove it"))
                     continue
                 unfit = _unfit_value(definition, value)
                 if unfit:
@@ -280,7 +280,7 @@ ADMIN_NOTE = ("ClickTime's API cannot create administrators: created as a manage
 
 
 def _administrators(config: Configuration, live: LiveState) -> dict[tuple[Kind, Key], tuple[str, ...]]:
-    notes = {}
+    notes: dict[tuple[Kind, Key], tuple[str, ...]] = {}
     for obj in config.desired.objects[Kind.USER].values():
         if obj.fields.get("security_level") == "admin" and obj.key not in live.objects[Kind.USER] and not obj.absent:
             notes[(Kind.USER, obj.key)] = (ADMIN_NOTE,)

@@ -400,8 +400,10 @@ class ReplayTransport:
         key = _key(request.method, request.path, request.query)
         answers = self._answers.get(key)
         if not answers:
-            shown = f"{request.method.upper()} {request.path}" + (f"?{urlencode(request.query)}" if request.query else "")
-            return Response(404, {"data": None, "errors": [{"Field": None, "Message": f"{shown} is not in the cassette"}]},
+            query = f"?{urlencode(request.query)}" if request.query else ""
+            shown = f"{request.method.upper()} {request.path}{query}"
+            missing = {"Field": None, "Message": f"{shown} is not in the cassette"}
+            return Response(404, {"data": None, "errors": [missing]},
                             {"Content-Type": "application/json"})
         with self._lock:
             index = self._used.get(key, 0)

@@ -34,10 +34,12 @@ def account_checks(client: ClickTimeClient) -> list[Check]:
     except ReconcilerError as error:
         return [*checks, Check("company settings (GET /Company)", False, str(error))]
     lists = ", ".join(f"job {sub.lower()} {'on' if company.get(setting) == wanted else 'off'} ({setting}="
-                      f"{company.get(setting)!r})" for sub, (setting, wanted) in assumptions.ASSIGNMENT_REQUIRES.items())
+                      f"{company.get(setting)!r})"
+                      for sub, (setting, wanted) in assumptions.ASSIGNMENT_REQUIRES.items())
     modules = company.get("OptionalModules")
     shown = ", ".join(sorted(k for k, v in modules.items() if v)) if isinstance(modules, dict) else modules
     checks.append(Check("account profile", True, f"list controls: {lists}; BillableSetting="
-                        f"{company.get('BillableSetting')!r}; EnableProjectApprovals={company.get('EnableProjectApprovals')!r}; "
+                        f"{company.get('BillableSetting')!r}; "
+                        f"EnableProjectApprovals={company.get('EnableProjectApprovals')!r}; "
                         f"optional modules: {shown or 'none'}"))
     return checks

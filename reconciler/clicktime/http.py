@@ -66,7 +66,8 @@ def send_request(client: httpx.Client, base_url: str, method: str, url: str, que
     would never trip them)."""
     started = time.monotonic()
     with transport_errors(base_url):
-        request = client.build_request(method, url, params=query, content=content, headers=headers)
+        params: list[tuple[str, str | int | float | bool | None]] = list(query)
+        request = client.build_request(method, url, params=params, content=content, headers=headers)
         response = client.send(request, stream=True)
         try:
             chunks = []

@@ -223,7 +223,8 @@ CONNECTION_NOT_FOUND_ERROR = _assume(
     "CONNECTION_NOT_FOUND_ERROR", {"type": "bad_request", "key": "not_found", "message": "Connection not found"}, "I",
     "A not_found ErrorData without an HTTP answer from ClickTime means Membrane did not find the connection.")
 DISCONNECTED_STATUS = _assume(
-    "DISCONNECTED_STATUS", 400, "?", "HTTP status of the API's connection error; docs: bad_request-type errors default to 400.")
+    "DISCONNECTED_STATUS", 400, "?",
+    "HTTP status of the API's connection error; docs: bad_request-type errors default to 400.")
 
 # ---------------------------------------------------------------------------------------------
 # The REST API (membrane-api backend)

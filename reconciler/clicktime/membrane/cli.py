@@ -196,7 +196,8 @@ def list_connections(runner: CliRunner) -> list[dict[str, Any]]:
             raise MembraneError(f"`membrane connection list` failed: {found.get('message')}")
     if result.returncode != 0:
         if MA.NOT_LOGGED_IN_PATTERN.search(result.text):
-            raise MembraneLoginError(f"the membrane CLI is not logged in ({first_line(result.stderr or result.stdout)})",
+            said = first_line(result.stderr or result.stdout)
+            raise MembraneLoginError(f"the membrane CLI is not logged in ({said})",
                                      ctx.login_fix)
         raise NotMembraneCli(f"`membrane connection list --json` failed (exit {result.returncode}): "
                              f"{first_line(result.stderr) or first_line(result.stdout) or 'no output'}",

@@ -232,6 +232,7 @@ def interpret_request(result: CliResult, method: str, ctx: ErrorContext) -> Resp
         raise NotMembraneCli(f"the membrane CLI did not accept `membrane {' '.join(result.args[:1])} ...`: "
                              f"{first_line(err_text or out_text)}",
                              f"install Membrane's CLI {MA.MIN_CLI_VERSION[0]}.{MA.MIN_CLI_VERSION[1]} or later "
-                             f"(`npm install -g {MA.CLI_PACKAGE}@{MA.PINNED_CLI_VERSION}`); `reconciler doctor` checks it")
+                             f"(`npm install -g {MA.CLI_PACKAGE}@{MA.PINNED_CLI_VERSION}`); "
+                             "`reconciler doctor` checks it")
     said = first_line(err_text) or first_line(out_text) or "no output"
     raise TransportError(f"`membrane request` exited with code {result.returncode}: {said}", sent=True)
