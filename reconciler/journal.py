@@ -40,7 +40,15 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        if path.parent.is_symlink() or path.is_symlink():
+            raise ReconcilerError(f"{path}: the journal never follows a symbolic link; remove it")
+        # O_NOFOLLOW: a link planted after the check still cannot redirect the writes
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            descriptor = os.open(path, flags, 0o600)
+        except OSError as error:
+            raise ReconcilerError(f"{path}: cannot open the apply journal ({error.strerror})") from None
+        self._file = os.fdopen(descriptor, "a", encoding="utf-8")
         self._lock = threading.Lock()
 
     @classmethod

@@ -355,3 +355,15 @@ def test_ctrl_c_stops_an_apply_promptly_and_says_how_to_resume(tmp_path: Path) -
     assert process.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "--resume" in err
     assert out.count("applied:") + err.count("applied:") < 200
+
+
+def test_the_journal_never_follows_a_symlink(tmp_path: Path) -> None:
+    from reconciler.errors import ReconcilerError
+    from reconciler.journal import Journal
+
+    target = tmp_path / "precious"
+    target.write_text("keep")
+    (tmp_path / "apply.jsonl").symlink_to(target)
+    with pytest.raises(ReconcilerError, match="never follows a symbolic link"):
+        Journal(tmp_path / "apply.jsonl")
+    assert target.read_text() == "keep"
