@@ -495,13 +495,12 @@ def confirm_or_refuse(yes: bool) -> None:
         raise ReconcilerError("apply cancelled; nothing was changed")
 
 
-def event_printer(redact: bool, total: int) -> Callable[..., None]:
+def event_printer(redact: bool, bar: progress.ProgressLine | None, total: int) -> Callable[..., None]:
     """Prints each change's outcome and moves the progress line (Applier calls it under its lock)."""
     from reconciler.render.redact import redact_change
     from reconciler.render.text import Styler, change_lines
 
     style = Styler(use_color())
-    bar = progress_line("Applying")
     done = 0
 
     def report(event: str, change: Any, detail: str) -> None:
@@ -516,8 +515,6 @@ def event_printer(redact: bool, total: int) -> Callable[..., None]:
         done += 1
         if bar is not None:
             bar(done, total)
-            if done >= total:
-                bar.close()
 
     return report
 
@@ -550,9 +547,14 @@ def apply_plan(client: Any, the_plan: Any, live: Any, settings: Any, yes: bool, 
         click.echo(f"guard rail overridden by --force: {reason}", err=True)
     confirm_or_refuse(yes)
     started = time.monotonic()
-    run = engine.ApplyRun(client, the_plan, live, event_printer(redact, len(todo)), resume,
+    bar = progress_line("Applying")
+    run = engine.ApplyRun(client, the_plan, live, event_printer(redact, bar, len(todo)), resume,
                           on_note=lambda text: note(f"note: {text}"))
-    outcome = run.execute()
+    try:
+        outcome = run.execute()
+    finally:
+        if bar is not None:
+            bar.close()
     if report is not None:
         report.outcome = outcome
     LOG.info("applied %d change(s) in %.1f s", len(outcome.applied), time.monotonic() - started)
