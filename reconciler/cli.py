@@ -430,8 +430,8 @@ def plan(directory: Path, fmt: str, redact: bool, split_to: Path | None, scopes:
 
     if comment_to is not None and marker is None:
         raise click.UsageError("--comment-to goes with --comment-marker")
-    if marker is not None and split_to is not None:
-        raise click.UsageError("--comment-marker writes one comment; it does not go with --split-to")
+    if marker is not None and comment_to is None and split_to is not None:
+        raise click.UsageError("--comment-marker prints one comment; with --split-to, write it with --comment-to")
     try:
         config = load(directory)
         options = engine.resolve_options(split_flags(kwargs), config.settings)
@@ -445,7 +445,7 @@ def plan(directory: Path, fmt: str, redact: bool, split_to: Path | None, scopes:
     if commit:
         the_plan = replace(the_plan, commit=commit)
     if marker is not None:
-        more = "The whole plan is in the workflow run's artifacts (`reconciler show plan.json --redact`)."
+        more = "The whole plan is in the workflow run's artifacts (`reconciler show plan.json --format markdown`)."
         body = plan_body(marker, render(the_plan, "markdown", redact=redact), more)
         if comment_to is None:
             click.echo(body, nl=False)

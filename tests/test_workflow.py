@@ -82,7 +82,7 @@ def test_every_reconciler_command_in_the_workflows_parses(tmp_path: Path, monkey
                 assert command is not None, args
                 command.make_context(filled[0], filled[1:])  # raises on an unknown or bad option
                 seen.add(filled[0])
-    assert seen == {"plan", "show", "apply", "drift"}
+    assert seen == {"plan", "apply", "drift"}
 
 
 def test_workflows_pin_actions_guard_the_token_and_install_a_pinned_tool() -> None:
@@ -117,7 +117,6 @@ def test_two_pull_requests_the_older_merged_applies_its_own_plan(tmp_path: Path,
     git(repo, "commit", "-q", "-m", "The account as it is")
     artifacts = tmp_path / "artifacts"
     plan_cmd = step_command("clicktime-plan.yml", "plan")
-    show_cmd = step_command("clicktime-plan.yml", "full plan (redacted) for the artifact")
     apply_cmd = step_command("clicktime-apply.yml", "apply the reviewed plan")
 
     with serve_over_http(tmp_path / "account.sqlite3", monkeypatch, Knobs(token="workflow-token")):
@@ -134,14 +133,12 @@ def test_two_pull_requests_the_older_merged_applies_its_own_plan(tmp_path: Path,
                 body = (repo / "comment.md").read_text()
                 assert body.startswith(MARKER + "\n### ClickTime plan") and body.count("<!-- reconciler:") == 1
                 assert f"Planned from commit `{head}`" in body
-            shown = run_step(show_cmd)
-            assert shown.exit_code == 0
-            kept = artifacts / f"clicktime-plan-{head}"
+            kept = artifacts / f"clicktime-plan-{head}"  # what the upload step keeps
             kept.mkdir(parents=True)
             shutil.copy(repo / "plan.json", kept / "plan.json")
-            (kept / "plan.md").write_text(shown.stdout)
-        assert "create client" in (artifacts / f"clicktime-plan-{older}" / "plan.md").read_text()
-        assert "create task" in (artifacts / f"clicktime-plan-{newer}" / "plan.md").read_text()
+            shutil.copytree(repo / "plan-md", kept / "plan-md")
+        assert "create client" in (artifacts / f"clicktime-plan-{older}" / "plan-md" / "plan-1.md").read_text()
+        assert "create task" in (artifacts / f"clicktime-plan-{newer}" / "plan-md" / "plan-1.md").read_text()
 
         # The older pull request is merged; the apply job finds the merged PR's head commit
         # (GitHub: commits/{sha}/pulls; here: the merge's second parent) and that commit's plan.
