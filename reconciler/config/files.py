@@ -78,8 +78,10 @@ def _entry(walk: _Walk, path: Path, entry: os.DirEntry[str], ancestors: tuple[st
     try:
         is_link = entry.is_symlink()
         is_dir = entry.is_dir()  # follows a link
-    except OSError:
-        is_link, is_dir = True, False
+    except OSError as error:
+        if is_configuration_name(name):
+            walk.refuse(path, f"cannot read file: {error.strerror}")
+        return None
     if not (is_dir or is_configuration_name(name)):
         return None
     odd = hidden_character(name)
