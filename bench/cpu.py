@@ -44,10 +44,16 @@ class RecordedClient:
     """The part of ClickTimeClient that fetch_live uses, answered from a recording."""
 
     concurrency = 4
+    page_size = 1000
 
     def __init__(self, recording: dict[str, Any]) -> None:
         self.recording = recording
         self.calls = 0
+        self._jobs_of: dict[str, dict[str, list[str]]] = {"Tasks": {}, "Users": {}}
+        for job_id, lists in recording["assigned"].items():  # what the reverse reads answer
+            for name, targets in lists.items():
+                for target in targets:
+                    self._jobs_of[name].setdefault(target, []).append(job_id)
 
     def company(self) -> dict[str, Any]:
         return self.recording["company"]
@@ -64,6 +70,14 @@ class RecordedClient:
     def assigned_ids(self, job_id: str, sub: str) -> list[str]:
         self.calls += 1
         return list(self.recording["assigned"].get(job_id, {}).get(sub, []))
+
+    def task_job_ids(self, task_id: str) -> list[str]:
+        self.calls += 1
+        return list(self._jobs_of["Tasks"].get(task_id, []))
+
+    def user_job_ids(self, user_id: str, active: bool) -> list[str]:
+        self.calls += 1
+        return list(self._jobs_of["Users"].get(user_id, []))  # every recorded job is active
 
 
 def _rss_mb() -> float:
@@ -83,10 +97,11 @@ def _peak_rss_mb() -> float:
 
 
 def run_pipeline(config_dir: Path, recording: dict[str, Any]) -> dict[str, Any]:
-    from reconciler.engine import assignments_needed, kinds_needed
     from reconciler.config.loader import load_configuration
     from reconciler.diff import build_plan
+    from reconciler.engine import assignments_needed, kinds_needed
     from reconciler.live import fetch_live
+    from reconciler.model import Kind
     from reconciler.render import render
 
     phases: dict[str, float] = {}
@@ -101,8 +116,9 @@ def run_pipeline(config_dir: Path, recording: dict[str, Any]) -> dict[str, Any]:
     with phase("load"):
         config = load_configuration(config_dir)
     with phase("live"):
+        declared = {key: job.assignments for key, job in config.desired.objects[Kind.JOB].items()}
         live = fetch_live(RecordedClient(recording), assignments_needed(config),  # type: ignore[arg-type]
-                          kinds=kinds_needed(config))
+                          kinds=kinds_needed(config), declared=declared)
     with phase("diff"):
         plan = build_plan(config, live, "clicktime")
     with phase("render"):

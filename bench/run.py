@@ -19,7 +19,10 @@ plan         `reconciler plan DIR` of an account that already matches DIR (the p
              minimum = sum over clients, tasks, users, jobs of ceil(active records / page size)
              + ceil(inactive records / page size) (one read each: a repeated query key does
              not survive every transport) + 2 (GET /Company, GET /Me) + 4 (custom-field
-             definitions of each declared kind) + one GET per managed assignment list per existing job.
+             definitions of each declared kind) + the assignment reads: per relationship (job
+             tasks, job users) one GET per managed job, or, where that is fewer, one GET per task
+             (/Tasks/{id}/Jobs) or per user (/Jobs?UserID=) plus the cross-check's per-job reads
+             (bench/calls.py: assignment_reads).
              wall = the child's wall seconds (start-up, YAML, HTTP, diff, render); http = first
              to last answer at the server, calls/s = calls / http; cpu = the child's user +
              system seconds; server cpu = this process's CPU meanwhile (the server threads);
@@ -39,7 +42,8 @@ cpu          load + schema checks, live state (fetch_live answered from an in-me
              under 5 s CPU, under 500 MB.
 apply        `reconciler apply DIR --yes` of N objects into an empty account, with the server
              limited to R requests/s (429 + Retry-After beyond one second of burst) and the client
-             at --rate-limit R --concurrency C. writes = successful POSTs the server answered;
+             at --rate-limit R --concurrency C. writes = successful POSTs and PUTs the server
+             answered (one per object, one PUT per job's task or user list);
              writes/s = (writes - 1) / (last write - first write), at the server; of R = that / R
              (target >= 90%; reads share the same budget; the burst can push it a little over
              100% on short runs). 429s = requests the server's rate limit refused.
@@ -66,6 +70,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+import calls  # noqa: E402
 import cpu  # noqa: E402
 import naive  # noqa: E402
 import synth  # noqa: E402
@@ -84,9 +89,9 @@ from harness import (  # noqa: E402
 from reconciler.clicktime.assumptions import REQUESTED_PAGE_SIZE  # noqa: E402
 from reconciler.clicktime.client import ClickTimeClient  # noqa: E402
 from reconciler.sandbox.emulator import Emulator  # noqa: E402
-from reconciler.sandbox.transport import SandboxTransport  # noqa: E402
 from reconciler.sandbox.server import Knobs  # noqa: E402
 from reconciler.sandbox.store import Store  # noqa: E402
+from reconciler.sandbox.transport import SandboxTransport  # noqa: E402
 
 CPU_TARGET_S = 5.0
 RSS_TARGET_MB = 500.0
@@ -275,7 +280,7 @@ def minimum_calls(emulator: Emulator, account: synth.Account, page_size: int) ->
     lists = sum(max(1, math.ceil(len(reader.list_pages(c, [("IsActive", active)])) / page_size))
                 for c in cpu.COLLECTIONS for active in ("true", "false"))
     # + GET /Company and /Me, + one custom-field definitions read per kind the configuration declares
-    return lists + 2 + len(cpu.COLLECTIONS), account.managed_lists
+    return lists + 2 + len(cpu.COLLECTIONS), calls.assignment_reads(account, page_size)[0]
 
 
 # -- plan -------------------------------------------------------------------------------------
@@ -355,7 +360,7 @@ def bench_naive_apply(n: int, opts: Options, workdir: Path) -> NaiveApplyFigures
     account = synth.make_account(n, opts.seed)
     emulator = fresh_emulator(workdir / f"naive-apply-{n}.sqlite3")
     with serving(emulator, apply_knobs(opts)) as server:
-        progress(f"naive apply of {n:,} objects ({account.writes_to_create:,} sequential writes)")
+        progress(f"naive apply of {n:,} objects ({account.writes_one_by_one:,} sequential writes)")
         run = naive.naive_apply(server.url, TOKEN, account)
     emulator.close()
     return NaiveApplyFigures(n, run.calls, run.wall, run.calls / run.wall if run.wall else 0.0)
@@ -392,7 +397,7 @@ def run_all(opts: Options, workdir: Path) -> Results:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join("  " + line for line in lines)
 
@@ -424,7 +429,7 @@ def plan_section(results: Results, opts: Options) -> list[str]:
     limit = f"server rate limit {opts.plan_rate_limit:g}/s" if opts.plan_rate_limit else "no server rate limit"
     return section(f"Plan of an account that already matches (CLI child over HTTP, --concurrency "
                    f"{opts.plan_concurrency}, {limit})",
-                   ["N", "calls", "minimum", "", "lists+2", "assignment GETs", "client says", "wall s", "http s",
+                   ["N", "calls", "minimum", "", "lists+2", "assignment reads", "client says", "wall s", "http s",
                     "calls/s", "cpu s", "server cpu s", "peak MB", f"calls/{opts.rate_limit:g} s"],
                    [[f"{p.n:,}", f"{p.calls:,}", f"{p.minimum:,}", _mark(p.calls == p.minimum, "ABOVE"),
                      p.list_calls, f"{p.assignment_calls:,}", f"{p.client_calls:,}" if p.client_calls else "?",

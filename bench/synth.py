@@ -96,12 +96,19 @@ class Account:
 
     @property
     def writes_to_create(self) -> int:
-        """Writes that create this account from empty: one POST per object and per assignment."""
+        """Writes that create this account from empty: one POST per object, and one write per
+        managed list (a PUT of the whole set; a POST when the list holds one member)."""
+        return self.counts.total + self.managed_lists
+
+    @property
+    def writes_one_by_one(self) -> int:
+        """The same with one POST per assignment: what an apply without whole-set writes sends."""
         return self.counts.total + self.assignment_count
 
 
-def make_account(n: int, seed: int = 1) -> Account:
-    counts = counts_for(n)
+def make_account(n: int, seed: int = 1, counts: Counts | None = None) -> Account:
+    """N objects split as counts_for(N) says, or exactly `counts`."""
+    counts = counts or counts_for(n)
     rng = random.Random(seed)
     clients = [_client(i) for i in range(counts.clients)]
     tasks = [_task(i) for i in range(counts.tasks)]
