@@ -185,9 +185,10 @@ def main(ctx: click.Context, verbose: int, debug: bool, be_quiet: bool) -> None:
 def session(options: Any) -> Iterator[Any]:
     """The engine's client for these options, with its retries made visible at -v."""
     from reconciler import engine
+    from reconciler.retries import observe
 
     with engine.session(options) as client:
-        yield logs.observe(client)
+        yield observe(client)
 
 
 def load(directory: Path) -> Any:

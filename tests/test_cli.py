@@ -112,15 +112,16 @@ class Flaky:
 
 def test_retries_say_what_failed_and_the_wait(capsys: pytest.CaptureFixture[str]) -> None:
     from reconciler import logs
+    from reconciler.retries import observe
 
     logs.configure(verbose=1, debug=False, quiet=False)
     try:
-        client = logs.observe(ClickTimeClient(Flaky(2), retry=RetryPolicy(attempts=4, base_delay=0.0)))
+        client = observe(ClickTimeClient(Flaky(2), retry=RetryPolicy(attempts=4, base_delay=0.0)))
         assert client.get_object("/Company") == {"ID": "1"}
         lines = capsys.readouterr().err
         assert "GET /Company: HTTP 503; waiting 0.0 s before attempt 2 of 4" in lines
         assert "GET /Company: connection reset by peer; waiting 0.0 s before attempt 3 of 4" in lines
-        failing = logs.observe(ClickTimeClient(Flaky(10), retry=RetryPolicy(attempts=2, base_delay=0.0)))
+        failing = observe(ClickTimeClient(Flaky(10), retry=RetryPolicy(attempts=2, base_delay=0.0)))
         with pytest.raises(RequestFailed) as failed:
             failing.get_object("/Company")
         assert "gave up after 2 attempts over " in str(failed.value)

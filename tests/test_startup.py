@@ -33,32 +33,24 @@ def loaded(*args: str, env: dict[str, str] | None = None) -> set[str]:
     return set(json.loads(line.removeprefix("MODULES ")))
 
 
-# reconciler/logs.py, which cli.py imports, imports the ClickTime client (and with it tenacity)
-# at module level: it is needed only once a client is opened.
-CLIENT_AT_START = pytest.mark.xfail(strict=True, reason="cli.py imports reconciler.logs, which imports the ClickTime "
-                                                        "client (tenacity); remove this mark once it does not")
-
-
 def heavy(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
 
 
-@CLIENT_AT_START
 def test_help_imports_nothing_heavy() -> None:
     modules = loaded("--help")
     assert heavy(modules) == []
     assert not any(m.startswith(("yaml", "reconciler.config", "reconciler.engine")) for m in modules)
 
 
-@CLIENT_AT_START
 def test_shell_completion_imports_nothing_heavy() -> None:
     modules = loaded(env={"_RECONCILER_COMPLETE": "bash_complete", "COMP_WORDS": "reconciler pl", "COMP_CWORD": "1"})
     assert "click.shell_completion" in modules  # it did complete
     assert heavy(modules) == []
 
 
-@pytest.mark.xfail(strict=True, reason="reconciler/config/schema.py imports jsonschema at module level (and cli.py "
-                                       "the client, see CLIENT_AT_START); remove this mark once neither does")
+@pytest.mark.xfail(strict=True, reason="reconciler/config/schema.py imports jsonschema at module level; remove "
+                                       "this mark once it does not")
 def test_validate_of_a_valid_configuration_imports_nothing_heavy(tmp_path: Path) -> None:
     config = write_config(tmp_path / "config", BASIC)
     modules = loaded("validate", str(config))
