@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.clicktime.keys import NATURAL_KEYS
+from reconciler.config.chars import nfc
 from reconciler.errors import ApiError, BackendError, MalformedAnswer
 from reconciler.model import (
     ASSIGNMENTS,
@@ -35,8 +36,8 @@ def natural_key(kind: Kind, record: Mapping[str, Any], client_short_name_by_id: 
     fields = NATURAL_KEYS[kind.collection]
     if kind is Kind.JOB:
         client = client_short_name_by_id.get(record.get("ClientID") or "")
-        return (client, str(record["JobNumber"])) if client else None
-    value = str(record[fields[0]])
+        return (nfc(client), nfc(str(record["JobNumber"]))) if client else None
+    value = nfc(str(record[fields[0]]))  # the configuration's keys are NFC too: one visible text, one key
     return (normalise_email(value),) if kind is Kind.USER else (value,)
 
 
