@@ -31,7 +31,8 @@ LAYERS: list[tuple[str, ...]] = [
      "reconciler.probe"),  # reading and writing the account
     ("reconciler.backends", "reconciler.doctor"),
     ("reconciler.engine",),
-    ("reconciler.cli", "reconciler.__main__", "reconciler.progress", "reconciler.logs"),  # the terminal
+    ("reconciler.cli", "reconciler.__main__", "reconciler.progress", "reconciler.logs",
+     "reconciler.retries"),  # the terminal
 ]
 
 
