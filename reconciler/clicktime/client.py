@@ -23,7 +23,12 @@ from reconciler.clicktime.keys import NATURAL_KEYS
 from reconciler.clicktime.ratelimit import RateLimiter
 from reconciler.clicktime.transport import Request, Response, Transport, TransportError
 from reconciler.errors import (
-    ApiError, BackendError, IncompleteFetchError, MalformedAnswer, RequestFailed, ServiceDown,
+    ApiError,
+    BackendError,
+    IncompleteFetchError,
+    MalformedAnswer,
+    RequestFailed,
+    ServiceDown,
 )
 from reconciler.secrets import scrub
 
@@ -180,7 +185,6 @@ class ClickTimeClient:
         except _Retry as error:
             if self.retry.attempts <= 1:
                 raise self._gave_up(method, path, f"gave up after 1 attempt: {error}") from None
-            LOG.info("%s %s: %s; trying again", method, path, error)
             time.sleep(self.retry.delay(1, error.retry_after))
         attempts = Retrying(
             stop=stop_after_attempt(self.retry.attempts - 1),
