@@ -345,7 +345,9 @@ def import_account(client: ClickTimeClient, out: Path, force: bool, kinds: str |
                               "...); choose an empty directory or pass --force")
     live, defaults = read_for_import(client, chosen)
     options = ImportOptions(frozenset(chosen), match, all_fields, active_only, defaults)
-    written = write_export(live, out, options)
+    if out.is_symlink():
+        raise ReconcilerError(f"{out} is a symbolic link; import writes only into a plain directory")
+    written = write_export(live, out, options, remove_stale=force)
     warnings = [f"{count} {kind.section} without a client were not imported (they have no natural key); they "
                 "stay as they are and plans leave them alone" for kind, count in live.unkeyed.items()]
     warnings += [f"{kind.section} not imported: {reason}" for kind, reason in live.unavailable.items()

@@ -17,11 +17,12 @@ from typing import Any
 
 import yaml
 
+from reconciler.errors import ReconcilerError
 from reconciler.model import (
     ASSIGNMENTS,
     FIELDS,
-    FieldType,
     KINDS,
+    FieldType,
     Key,
     Kind,
     LiveObject,
@@ -140,15 +141,38 @@ HEADERS = {
 }
 
 
-def write_export(live: LiveState, out: Path, options: ImportOptions | None = None) -> list[Path]:
+IMPORT_MARK = "# Written by `reconciler import`: a later `import --force` rewrites or removes this file.\n"
+
+
+def _safe_target(out: Path, path: Path) -> None:
+    """Never write through a symbolic link: not the file, not any directory between it and `out`."""
+    current = path
+    while True:
+        if current.is_symlink():
+            raise ReconcilerError(f"{current} is a symbolic link; import writes only plain files in plain directories")
+        if current == out or current.parent == current:
+            return
+        current = current.parent
+
+
+def write_export(live: LiveState, out: Path, options: ImportOptions | None = None,
+                 remove_stale: bool = False) -> list[Path]:
+    """Write the tree. `remove_stale`: files an earlier import wrote (they carry IMPORT_MARK) that
+    no object needs any more are removed, so a re-import never leaves a vanished client's file."""
     written = []
     for relative, document in sorted(export_documents(live, options).items()):
         path = out / relative
+        _safe_target(out, path)
         path.parent.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
-        path.write_text(HEADERS.get(relative, "") + text, encoding="utf-8")
+        path.write_text(IMPORT_MARK + HEADERS.get(relative, "") + text, encoding="utf-8")
         written.append(path)
+    if remove_stale:
+        for stale in sorted(set(out.rglob("*.yaml")) - set(written)):
+            if stale.is_file() and not stale.is_symlink() and _written_by_import(stale):
+                stale.unlink()
     settings = out / "reconciler.yaml"
+    _safe_target(out, settings)
     if not settings.exists():
         settings.write_text(
             "# What happens to live objects this configuration does not mention: ignore | deactivate.\n"
@@ -156,3 +180,11 @@ def write_export(live: LiveState, out: Path, options: ImportOptions | None = Non
             "prune:\n" + "".join(f"  {kind.section}: ignore\n" for kind in KINDS), encoding="utf-8")
         written.append(settings)
     return written
+
+
+def _written_by_import(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.readline() == IMPORT_MARK
+    except (OSError, UnicodeDecodeError):
+        return False

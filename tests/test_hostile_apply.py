@@ -367,3 +367,41 @@ def test_the_journal_never_follows_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(ReconcilerError, match="never follows a symbolic link"):
         Journal(tmp_path / "apply.jsonl")
     assert target.read_text() == "keep"
+
+
+def test_import_force_removes_its_stale_files_and_never_writes_through_a_link(basic_config: Path, tmp_path: Path,
+                                                                              sandbox_path: Path) -> None:
+    assert run("apply", basic_config, "--yes").exit_code == 0
+    out = tmp_path / "imported"
+    assert run("import", "--out", out).exit_code == 0
+    (out / "clients" / "GONE.yaml").write_text((out / "clients" / "GLOBEX.yaml").read_text()
+                                               .replace("GLOBEX", "GONE"))
+    (out / "notes.yaml").write_text("# mine, not the import's\nclients: {}\n")
+    assert run("import", "--out", out, "--force").exit_code == 0
+    assert not (out / "clients" / "GONE.yaml").exists() and (out / "notes.yaml").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "clients").rename(tmp_path / "old-clients")
+    (out / "clients").symlink_to(elsewhere)
+    refused = run("import", "--out", out, "--force")
+    assert refused.exit_code == 1 and "symbolic link" in refused.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_token_echoed_by_a_proxy_never_reaches_the_output_or_journal(tmp_path: Path, state_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    normal = basic_answers({})
+
+    def answer(method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+        if method == "POST":
+            return 400, {"errors": [{"Message": "WAF refused: Authorization: Token hostile-token-123"}]}, {}
+        return normal(method, path, query, body)
+
+    server = Hostile(answer)
+    use(server, monkeypatch)
+    result = run("apply", write_config(tmp_path / "c", CLIENTS_ONLY), "--yes")
+    server.shutdown()
+    assert result.exit_code == 1 and "WAF refused" in result.stderr
+    journals = "".join(p.read_text() for p in state_dir.rglob("*.jsonl"))
+    assert "WAF refused" in journals
+    assert "hostile-token-123" not in result.stdout + result.stderr + journals
