@@ -37,9 +37,12 @@ def use_color(stream: Any = None) -> bool:
 
 
 def fail(message: str) -> None:
+    from reconciler.config.chars import visible
+
     progress.pause()
     prefix = click.style("Error: ", fg="red", bold=True) if use_color(sys.stderr) else "Error: "
-    click.echo(prefix + message, err=True)
+    # a server's message may carry terminal controls: every line is shown escaped
+    click.echo(prefix + "\n".join(visible(line) for line in message.split("\n")), err=True)
 
 
 def explain_api_error(error: ApiError) -> str:

@@ -405,3 +405,20 @@ def test_a_token_echoed_by_a_proxy_never_reaches_the_output_or_journal(tmp_path:
     journals = "".join(p.read_text() for p in state_dir.rglob("*.jsonl"))
     assert "WAF refused" in journals
     assert "hostile-token-123" not in result.stdout + result.stderr + journals
+
+
+def test_a_server_message_cannot_drive_the_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    normal = basic_answers({})
+
+    def answer(method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+        if path == "/Clients":
+            return 403, {"errors": [{"Message": "no\x1b[2K\rall fine\x1b]0;pwned\x07 \u202eevil"}]}, {}
+        return normal(method, path, query, body)
+
+    server = Hostile(answer)
+    use(server, monkeypatch)
+    result = run("plan", write_config(tmp_path / "c", CLIENTS_ONLY))
+    server.shutdown()
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr and "\u202e" not in result.stderr
+    assert "\\x1b" in result.stderr and "\\u202e" in result.stderr
