@@ -11,14 +11,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import run, serve_over_http, write_config
+from conftest import run, write_config
 
 from reconciler.sandbox.emulator import Emulator
 from reconciler.sandbox.server import EmulatorServer, Knobs
