@@ -196,8 +196,8 @@ def _read_reverse(client: ClickTimeClient, state: LiveState, list_name: str, job
     if list_name == "tasks":
         items = [(target, True) for target in targets]
     else:  # active and inactive jobs are separate reads: only those the wanted jobs need
-        items = [(target, active) for target in targets
-                 for active in sorted({job_objects[job].active for job in jobs}, reverse=True)]
+        states = sorted({job_objects[job].active for job in jobs}, reverse=True)
+        items = [(target, active) for target in targets for active in states]
 
     def read(item: tuple[str, bool]) -> list[str]:
         target, active = item
