@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.clicktime.client import ClickTimeClient
-from reconciler.errors import ApiError, ApplyError, ApplyOutcome, BackendError, ReconcilerError
+from reconciler.errors import ApiError, ApplyError, ApplyOutcome, BackendError, ReconcilerError, ServiceDown
 from reconciler.journal import Journal
 from reconciler.live import run_bounded
 from reconciler.model import ASSIGNMENTS, FIELD_BY_YAML, KEY_FIELDS, KINDS, Key, Kind, LiveState, yaml_to_api_value
@@ -126,6 +126,8 @@ class Applier:
                 try:
                     self._apply_one(change, verify=self.resume.get(index) in ("intent", "failed"))
                 except (BackendError, NotInAccount) as error:
+                    if isinstance(error, ServiceDown):
+                        self.stop.set()  # the rest would fail the same way: stop, resumable
                     record("failed", index, change, describe(error))
                     for later_index, later in group[position + 1:]:
                         record("skipped", later_index, later, "an earlier change to it failed")
