@@ -76,10 +76,11 @@ def account(transport: str, profile: str | None, tmp_path: Path, monkeypatch: py
     if transport == "membrane":  # the fake membrane CLI, first on PATH, on the same account
         from fakes import FakeMembrane
 
-        for name, value in FakeMembrane(tmp_path / "membrane", path).env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("RECONCILER_BACKEND", "membrane")
-        yield path
+        with FakeMembrane(tmp_path / "membrane", path) as fake:  # stops its server of the account
+            for name, value in fake.env().items():
+                monkeypatch.setenv(name, value)
+            monkeypatch.setenv("RECONCILER_BACKEND", "membrane")
+            yield path
         return
     if transport == "membrane-api":  # the fake Membrane API on loopback, on the same account
         from fakes.membrane_api_server import FakeMembraneApi

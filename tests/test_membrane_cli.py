@@ -31,17 +31,17 @@ MEMBRANE_VARS = ("MEMBRANE_BIN", "MEMBRANE_CONNECTION_ID", "MEMBRANE_TOKEN", "ME
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeMembrane:
-    fake = FakeMembrane(tmp_path / "membrane", tmp_path / "account.sqlite3")
-    for name in MEMBRANE_VARS:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in fake.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("RECONCILER_BACKEND", "membrane")
-    monkeypatch.setenv("RECONCILER_SANDBOX", str(tmp_path / "not-used.sqlite3"))
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.chdir(tmp_path)
-    return fake
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMembrane]:
+    with FakeMembrane(tmp_path / "membrane", tmp_path / "account.sqlite3") as fake:
+        for name in MEMBRANE_VARS:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in fake.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("RECONCILER_BACKEND", "membrane")
+        monkeypatch.setenv("RECONCILER_SANDBOX", str(tmp_path / "not-used.sqlite3"))
+        monkeypatch.setenv("NO_COLOR", "1")
+        monkeypatch.chdir(tmp_path)
+        yield fake
 
 
 @pytest.fixture

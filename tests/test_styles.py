@@ -10,6 +10,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -239,8 +240,9 @@ def test_each_style_over_http(account: Emulator, style: str, method: str, path: 
 
 # -- the fake membrane CLI ------------------------------------------------------------------------------
 @pytest.fixture
-def fake(tmp_path: Path, account: Emulator) -> FakeMembrane:
-    return FakeMembrane(tmp_path / "membrane", Path(account.store.path))
+def fake(tmp_path: Path, account: Emulator) -> Iterator[FakeMembrane]:
+    with FakeMembrane(tmp_path / "membrane", Path(account.store.path)) as fake:
+        yield fake
 
 
 def _cli(fake: FakeMembrane, *args: str) -> subprocess.CompletedProcess[str]:
@@ -260,15 +262,17 @@ REFUSED = ["request", CONN, "/Clients", "-X", "POST", "--json", "-d", '{"Name": 
 
 
 def test_the_fake_cli_prints_every_shape(tmp_path: Path, account: Emulator) -> None:
-    fakes = {name: FakeMembrane(tmp_path / name, Path(account.store.path)) for name in REQUEST_SHAPES}
-    for name, fake in fakes.items():
-        fake.request_shape(name, pretty=False)
     distinct_errors = ("bare", "wrapped", "full", "banner")  # the other shapes print errors as bare does
-    with ThreadPoolExecutor(8) as pool:
-        runs = {(name, argv[4] if len(argv) > 4 else "GET"): pool.submit(_cli, fake, *argv)
-                for name, fake in fakes.items()
-                for argv in ((GET_CLIENTS, REFUSED) if name in distinct_errors else (GET_CLIENTS,))}
-    results = {key: future.result() for key, future in runs.items()}
+    with ExitStack() as servers:
+        fakes = {name: servers.enter_context(FakeMembrane(tmp_path / name, Path(account.store.path)))
+                 for name in REQUEST_SHAPES}
+        for name, fake in fakes.items():
+            fake.request_shape(name, pretty=False)
+        with ThreadPoolExecutor(8) as pool:
+            runs = {(name, argv[4] if len(argv) > 4 else "GET"): pool.submit(_cli, fake, *argv)
+                    for name, fake in fakes.items()
+                    for argv in ((GET_CLIENTS, REFUSED) if name in distinct_errors else (GET_CLIENTS,))}
+        results = {key: future.result() for key, future in runs.items()}
     clients = account.handle(Request("GET", "/Clients")).body
     refusal = account.handle(Request("POST", "/Clients", body={"Name": "No short name"}))
     headers = {"Content-Type": "application/json"}

@@ -3,23 +3,33 @@
 Both forward ClickTime requests to the emulator. By default they produce the shapes listed in
 reconciler.clicktime.membrane.assumptions; on request they produce every other shape Membrane's
 documents allow, and some no document describes (REQUEST_SHAPES), so that the tool's parser can be
-tested against each. `FakeMembrane` arranges the fake CLI for a test: its state file (connections,
-login, output shapes, injected faults) and its invocation log.
-
-This module is imported by the fake CLI itself, so it uses the standard library only.
+tested against each. `FakeMembrane` arranges the fake CLI for a test: the emulator's HTTP server it
+forwards to, its state file (connections, login, output shapes, injected faults, tokens and the
+assumed strings it prints) and its invocation log. Close it when the test ends (or use it in a
+`with` block): that stops the server.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+from reconciler.clicktime.membrane import assumptions as MA
+from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.server import EmulatorServer, Knobs
+
 FAKES = Path(__file__).resolve().parent
-FAKE_CLI = FAKES / "membrane"
+FAKE_CLI = FAKES / "membrane"  # runs ./membrane_cli.py
 DEFAULT_CONNECTION_ID = "con_clicktime_1"
+# What the fake CLI prints from reconciler.clicktime.membrane.assumptions; it imports no project
+# code, so FakeMembrane writes these into its state file ("assumed").
+ASSUMED = ("FAKE_VERSION_OUTPUT", "BANNER_EXAMPLE", "HTTP_ERROR_TYPE", "CONNECTION_STATE_READY",
+           "NOT_LOGGED_IN_ERROR", "CONNECTION_NOT_FOUND_ERROR", "DISCONNECTED_ERROR")
 
 
 def connection(id: str = DEFAULT_CONNECTION_ID, name: str = "ClickTime", state: str = "READY",
@@ -61,7 +71,7 @@ REQUEST_SHAPES = {
 def default_state() -> dict[str, Any]:
     return {
         "logged_in": True,
-        "version_output": None,  # None: assumptions.FAKE_VERSION_OUTPUT
+        "version_output": None,  # None: assumed.FAKE_VERSION_OUTPUT
         "version_exit": 0,
         "connections": [connection()],
         # request: a REQUEST_SHAPES name; connections: items | list; errors: stderr | stdout;
@@ -80,8 +90,38 @@ def default_state() -> dict[str, Any]:
     }
 
 
+class ClickTimeServer(EmulatorServer):
+    """The test's account over HTTP on loopback, for the fake CLI to forward to. The owner's token is
+    knobs.token; each user a connection acts as gets a token of its own, kept here rather than in the
+    account's settings (Emulator.add_token), which a reset of the account would clear."""
+
+    def __init__(self, sandbox: Path) -> None:
+        super().__init__(Emulator.open(str(sandbox)), knobs=Knobs(token=secrets.token_hex(8)))
+        self.users: dict[str, str] = {}  # token: email
+
+    def tokens(self) -> dict[str, str]:
+        return self.users
+
+    def token_for(self, email: str) -> str:
+        found = next((token for token, user in self.users.items() if user == email), None)
+        if found is None:
+            found = secrets.token_hex(8)
+            self.users[found] = email
+        return found
+
+    @property
+    def origin(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        super().stop()
+        self.emulator.close()
+
+
 class FakeMembrane:
-    """Arrange the fake CLI for one test: `env()` is what to put in the environment."""
+    """Arrange the fake CLI for one test: `env()` is what to put in the environment, `close()` (or the
+    end of a `with` block) stops the server of the account."""
 
     def __init__(self, directory: Path, sandbox: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -89,25 +129,48 @@ class FakeMembrane:
         self.sandbox = Path(sandbox)
         self.state_file = directory / "state.json"
         self.log_file = directory / "calls.jsonl"
-        # `#!/usr/bin/env python3` finds this interpreter first: the same Python as the tests,
+        # `#!/usr/bin/env -S python3 -S` finds this interpreter first: the same Python as the tests,
         # and no pyenv shim in between (which would triple the start-up time of every call).
         self.python_dir = directory / "python"
         self.python_dir.mkdir(exist_ok=True)
         link = self.python_dir / "python3"
         if not link.exists():
             link.symlink_to(sys.executable)
+        self.clicktime: ClickTimeServer | None = ClickTimeServer(self.sandbox).start()
+        self.origin = self.clicktime.origin
         self.state = default_state()
         self.save()
+
+    def close(self) -> None:
+        """Stop the account's server; calls of the fake CLI fail from now on."""
+        if self.clicktime is not None:
+            self.clicktime.stop()
+            self.clicktime = None
+
+    def __enter__(self) -> FakeMembrane:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
 
     def env(self) -> dict[str, str]:
         return {
             "PATH": os.pathsep.join([str(FAKES), str(self.python_dir), os.environ.get("PATH", "")]),
             "FAKE_MEMBRANE_STATE": str(self.state_file),
             "FAKE_MEMBRANE_LOG": str(self.log_file),
-            "FAKE_MEMBRANE_SANDBOX": str(self.sandbox),
+            "FAKE_MEMBRANE_CLICKTIME": self.origin,
+            "FAKE_MEMBRANE_PYCACHE": str(self.directory / "pycache"),
         }
 
     def save(self) -> None:
+        """Write the state for the fake CLI, with what it cannot know by itself: the assumed strings
+        and the ClickTime token of the owner and of every connection's user."""
+        if self.clicktime is not None:
+            users = {c["fakeClickTimeUser"] for c in self.state["connections"] if c.get("fakeClickTimeUser")}
+            self.state["tokens"] = {"owner": self.clicktime.knobs.token,
+                                    "users": {user: self.clicktime.token_for(user) for user in sorted(users)}}
+        self.state["assumed"] = {name: getattr(MA, name) for name in ASSUMED}
         self.state_file.write_text(json.dumps(self.state, indent=1), encoding="utf-8")
 
     def load(self) -> dict[str, Any]:
