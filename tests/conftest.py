@@ -33,9 +33,11 @@ class Result:
 
 @pytest.fixture(autouse=True)
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Journals and the apply lock go to the test's own directory."""
+    """Journals, the apply lock and (unless a test picks one) the sandbox go to the test's own
+    directory: tests run in parallel, and none may share the default .reconciler/."""
     path = tmp_path / "state"
     monkeypatch.setenv("RECONCILER_STATE_DIR", str(path))
+    monkeypatch.setenv("RECONCILER_SANDBOX", str(tmp_path / "default-sandbox.sqlite3"))
     return path
 
 

@@ -315,7 +315,7 @@ def test_doctor_all_good(fake: FakeMembrane, tmp_path: Path) -> None:
                  f"[ok  ] ClickTime connection: {CONN} (ClickTime): ready",
                  "[ok  ] repeated query parameters: tasks: 9 active + 0 inactive, 9 with both filters",
                  "[ok  ] token user (GET /Me): Sandbox Admin <admin@sandbox.example>, security level ADMIN",
-                 "[ok  ] job tasks assignments"):
+                 "[ok  ] account profile: list controls: job tasks on"):
         assert line in result.stdout, result.stdout
 
 
