@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any, TypeVar
@@ -139,7 +140,7 @@ def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[
     every job is read on its own and `state.notes` says why. `declared`: the configuration's
     sets, so that the cross-check samples jobs where a wrong read would lead to a write."""
     key_by_id = {kind: {obj.id: key for key, obj in state.objects[kind].items()} for kind in KINDS}
-    found: dict[tuple[Key, str], list[str]] = {}
+    found: dict[tuple[Key, str], Collection[str]] = {}
     per_job: list[tuple[Key, str]] = []
     for list_name in ASSIGNMENTS:
         jobs = sorted(job for job, lists in wanted.items() if list_name in set(lists))
@@ -184,7 +185,7 @@ def _reverse_cost(client: ClickTimeClient, state: LiveState, list_name: str, job
 
 def _read_reverse(client: ClickTimeClient, state: LiveState, list_name: str, jobs: Sequence[Key],
                   declared: DeclaredLists | None, key_by_id: Mapping[Kind, Mapping[str, Key]],
-                  per_job: dict[tuple[Key, str], list[str]]) -> dict[Key, list[str]] | None:
+                  per_job: dict[tuple[Key, str], Collection[str]]) -> dict[Key, Collection[str]] | None:
     """The wanted jobs' sets read per task or per user, or None (with a note) when the account
     refuses those reads or a cross-checked job reads differently per job. The cross-checked
     jobs' per-job answers go into `per_job` either way."""
@@ -218,12 +219,12 @@ def _read_reverse(client: ClickTimeClient, state: LiveState, list_name: str, job
         for job_id in job_ids:
             if job_id in sets:
                 sets[job_id].add(target)
-    read_back = {job: sorted(sets[job_objects[job].id]) for job in jobs}
+    read_back: dict[Key, Collection[str]] = {job: sets[job_objects[job].id] for job in jobs}
     sample = _cross_check_sample(list_name, read_back, declared, key_by_id[target_kind])
     checked = run_bounded(lambda job: client.assigned_ids(job_objects[job].id, sub), sample, client.concurrency)
     per_job.update(((job, list_name), ids) for job, ids in zip(sample, checked, strict=True))
     for job, ids in zip(sample, checked, strict=True):
-        if set(ids) != set(read_back[job]):
+        if set(ids) != read_back[job]:
             missing, extra = len(set(ids) - set(read_back[job])), len(set(read_back[job]) - set(ids))
             state.notes.append(f"job {list_name} were read per job: for job {format_key(job)}, reading them {how} "
                                f"missed {missing} and added {extra} of what GET /Jobs/{{id}}/{sub} answers")
@@ -232,18 +233,18 @@ def _read_reverse(client: ClickTimeClient, state: LiveState, list_name: str, job
     return read_back
 
 
-def _cross_check_sample(list_name: str, read_back: Mapping[Key, list[str]], declared: DeclaredLists | None,
+def _cross_check_sample(list_name: str, read_back: Mapping[Key, Collection[str]], declared: DeclaredLists | None,
                         key_of: Mapping[str, Key]) -> list[Key]:
     """The jobs to read both ways: first those whose reverse read differs from the configuration
     (a wrong read there becomes a write), then those with something assigned, the rest in a
     fixed pseudo-random order (a checksum of the key), so every run checks the same jobs."""
     def rank(job: Key) -> tuple[bool, bool, int]:
-        keys = frozenset(key_of.get(i, (i,)) for i in read_back[job])
+        ids = read_back[job]
         wanted = (declared or {}).get(job, {}).get(list_name)
-        differs = wanted is not None and keys != wanted
-        return not differs, not (keys or wanted), zlib.crc32("\x00".join(job).encode())
+        differs = wanted is not None and (len(ids) != len(wanted) or any(key_of.get(i) not in wanted for i in ids))
+        return not differs, not (ids or wanted), zlib.crc32("\x00".join(job).encode())
 
-    return sorted(read_back, key=rank)[:CROSS_CHECK_JOBS]
+    return heapq.nsmallest(CROSS_CHECK_JOBS, read_back, key=rank)
 
 
 def run_bounded(function: Callable[[T], R], items: Sequence[T], workers: int,
