@@ -254,10 +254,20 @@ def test_lock_prevents_two_applies(basic_config: Path, sandbox_path: Path, state
     assert run("apply", basic_config, "--yes").exit_code == 0
 
 
+def created_objects(emulator: Emulator) -> int:
+    counts = emulator.summary()["counts"]
+    return sum(counts[c]["active"] + counts[c]["inactive"] for c in ("Clients", "Jobs"))
+
+
+def posts(server: EmulatorServer) -> int:
+    return server.stats["POST /Jobs"] + server.stats["POST /Clients"]
+
+
 def test_resume_after_kill_repeats_no_completed_write(tmp_path: Path) -> None:
     path, state = tmp_path / "account.sqlite3", tmp_path / "state"
     config = many_jobs(tmp_path / "c", 150)
     server = EmulatorServer(Emulator.open(str(path)), knobs=Knobs(latency_ms=20, token="secret-token")).start()
+    baseline = created_objects(server.emulator)
     env = {**os.environ, "RECONCILER_BACKEND": "clicktime", "CLICKTIME_API_URL": server.url,
            "CLICKTIME_TOKEN": "secret-token", "RECONCILER_STATE_DIR": str(state), "NO_COLOR": "1"}
     reconciler = [sys.executable, "-m", "reconciler"]
@@ -269,17 +279,27 @@ def test_resume_after_kill_repeats_no_completed_write(tmp_path: Path) -> None:
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait()
+        # Requests the killed run had sent may still land (a half-sent one is refused, and creates
+        # nothing): wait until the server has been quiet for a second before counting.
+        last, quiet_since = posts(server), time.time()
+        while time.time() - quiet_since < 1.0:
+            time.sleep(0.1)
+            if posts(server) != last:
+                last, quiet_since = posts(server), time.time()
         [journal] = (state / "journal").glob("*.jsonl")
         before = read_journal(journal)
         done_before = {i for i, e in before.events.items() if e == "done"}
         assert not before.finished and 30 <= len(done_before) < 151
-        posts_before = server.stats["POST /Jobs"] + server.stats["POST /Clients"]
+        created_before, posts_before = created_objects(server.emulator) - baseline, posts(server)
+        assert created_before >= len(done_before)
         resumed = subprocess.run([*reconciler, "apply", str(config), "--resume", "--yes"], env=env,
                                  capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         after = read_journal(journal)
         assert after.finished and all(after.events[i] == "done" for i in range(151))
-        assert server.stats["POST /Jobs"] + server.stats["POST /Clients"] - posts_before == 151 - posts_before
+        # exactly the objects still missing were created: nothing the killed run completed was sent again
+        assert posts(server) - posts_before == 151 - created_before
+        assert created_objects(server.emulator) - baseline == 151
         check = subprocess.run([*reconciler, "plan", str(config), "--detailed-exitcode"], env=env,
                                capture_output=True, text=True)
         assert check.returncode == 0, check.stdout[-1000:]
