@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
@@ -239,6 +238,8 @@ def same_scalar(desired: Any, live: Any) -> bool:
         return True
     if isinstance(desired, bool) or isinstance(live, bool):
         return False
+    from decimal import Decimal, InvalidOperation  # loaded only when values differ as written
+
     try:
         return Decimal(str(desired)) == Decimal(str(live))
     except (InvalidOperation, ValueError):
