@@ -299,7 +299,7 @@ def render_command(directory: Path) -> None:
 @config_dir
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help='json: {"valid", "problems": [{"path", "line", "column", "message"}], "files", "objects"} on '
-                   "stdout, for editors and bots.")
+                   "stdout, for editors and bots; objects is null when the configuration is invalid.")
 def validate(directory: Path, fmt: str) -> None:
     """Check the configuration (schema and references) without contacting any backend."""
     from reconciler.config.loader import discover, load_configuration
@@ -315,7 +315,8 @@ def validate(directory: Path, fmt: str) -> None:
         files = len(discover(directory)) if directory.is_dir() else 0
         problems = [{"path": p.where.path, "line": p.where.line, "column": p.where.column, "message": p.message}
                     for p in error.problems]
-        click.echo(json.dumps({"valid": False, "problems": problems, "files": files, "objects": 0}, indent=2))
+        # how many objects an invalid configuration declares is unknown, not zero
+        click.echo(json.dumps({"valid": False, "problems": problems, "files": files, "objects": None}, indent=2))
         sys.exit(EXIT_ERROR)
     count = sum(len(objs) for objs in config.desired.objects.values())
     click.echo(json.dumps({"valid": True, "problems": [], "files": len(config.files), "objects": count}, indent=2))

@@ -194,7 +194,7 @@ def test_validate_json_for_editors(config: Path, tmp_path: Path) -> None:
     bad = run("validate", bad_dir, "--format", "json")
     assert bad.exit_code == 1
     report = json.loads(bad.stdout)
-    assert report["valid"] is False and report["files"] == 1 and report["objects"] == 0
+    assert report["valid"] is False and report["files"] == 1 and report["objects"] is None
     assert {"path", "line", "column", "message"} == set(report["problems"][0])
     assert all(p["path"].endswith("clients.yaml") and p["line"] == 2 for p in report["problems"])
 
