@@ -1,6 +1,6 @@
 """One exception root for everything the tool reports to its user.
 
-    ReconcilerError                 anything cli.py turns into a message and exit code 1
+    ReconcilerError                 anything the command line turns into a message and exit code 1
     ├── ConfigError                 the configuration is invalid: carries every Problem found
     ├── BackendError                the backend could not be reached or set up
     │   ├── ApiError                ClickTime (or the emulator) answered with an HTTP error status

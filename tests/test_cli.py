@@ -14,7 +14,9 @@ import click
 import pytest
 from conftest import BASIC, account, run, serve_over_http, write_config
 
-from reconciler import cli, progress
+from reconciler import progress
+from reconciler.cli import app as cli
+from reconciler.cli import apply_command, pipeline
 from reconciler.clicktime.client import ClickTimeClient, RetryPolicy
 from reconciler.clicktime.transport import Request, Response, TransportError
 from reconciler.errors import ReconcilerError, RequestFailed
@@ -153,7 +155,8 @@ def test_progress_reported_for_fetch_and_apply(config: Path, sandbox_path: Path,
         made.append(label)
         return progress.ProgressLine(label, screen, interval=0.0)
 
-    monkeypatch.setattr(cli, "progress_line", on_terminal)
+    for module in (pipeline, apply_command):  # the two places that draw one
+        monkeypatch.setattr(module, "progress_line", on_terminal)
     assert run("apply", config, "--yes").exit_code == 0
     assert made == ["Reading the account", "Applying"]
     assert "Applying [" in screen.getvalue() and "13/13" in screen.getvalue()

@@ -8,7 +8,7 @@ its confidence label from the reference:
     I  inferred from indirect evidence: a hypothesis to check against a real account;
     ?  unknown: no public evidence; we picked the most plausible shape and accept the others.
 
-The transports (membrane_cli.py, membrane_api.py) rely on these; the test fakes
+The transports (membrane/cli.py, membrane/api.py) rely on these; the test fakes
 (tests/fakes/membrane, tests/fakes/membrane_api_server.py) import them to produce the same shapes,
 so that replacing an entry with a recording from a real account changes both sides at once.
 Where the real shape is unknown the parser accepts every plausible variant, and the fake can
