@@ -53,6 +53,10 @@ def test_validate_of_a_valid_configuration_imports_nothing_heavy(tmp_path: Path)
     modules = loaded("validate", str(config))
     assert "reconciler.config.compiled_schemas" in modules  # it did check the schema
     assert heavy(modules) == []
+    # only its own command module: plan, apply, import, doctor and sandbox code stay unloaded
+    assert sorted(m for m in modules if m.startswith("reconciler.cli.")) == ["reconciler.cli.app",
+                                                                              "reconciler.cli.config_commands"]
+    assert "reconciler.engine" not in modules
 
 
 def test_validate_of_an_invalid_configuration_explains_with_jsonschema(tmp_path: Path) -> None:
