@@ -54,8 +54,8 @@ def test_validate_of_a_valid_configuration_imports_nothing_heavy(tmp_path: Path)
     assert "reconciler.config.compiled_schemas" in modules  # it did check the schema
     assert heavy(modules) == []
     # only its own command module: plan, apply, import, doctor and sandbox code stay unloaded
-    assert sorted(m for m in modules if m.startswith("reconciler.cli.")) == ["reconciler.cli.app",
-                                                                              "reconciler.cli.config_commands"]
+    assert sorted(m for m in modules if m.startswith("reconciler.cli.")) == [
+        "reconciler.cli.app", "reconciler.cli.config_commands", "reconciler.cli.options"]
     assert "reconciler.engine" not in modules
 
 
