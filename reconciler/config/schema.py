@@ -90,7 +90,7 @@ def compiled_source() -> str:
         schema = {**load_schema(name), "$schema": "http://json-schema.org/draft-07/schema#"}
         code = fastjsonschema.compile_to_code(schema, formats={"date": _is_date})
         code = code.replace("from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n", "")
-        code = code.replace("from decimal import Decimal\n", "")
+        code = _without_definitions(code.replace("from decimal import Decimal\n", ""))
         prefix = f"_schema{index}_"
         # each schema's functions and regex table get their own prefix, so the two share one module
         code = code.replace("def validate", f"def {prefix}validate").replace("validate_", f"{prefix}validate_")
@@ -100,6 +100,35 @@ def compiled_source() -> str:
         table.append(f"    {name!r}: ({schema_digest(name)!r}, {entry}),\n")
     parts.append("\n\nVALIDATORS = {\n" + "".join(table) + "}\n")
     return "".join(parts)
+
+
+def _without_definitions(code: str) -> str:
+    """Each raise in fastjsonschema's code carries the whole failing definition as a literal
+    (`definition={...}`): nothing here reads it, and it is most of the module's size."""
+    out, start = [], 0
+    while (found := code.find("definition=", start)) >= 0:
+        out.append(code[start:found] + "definition=None")
+        index, depth, quote = found + len("definition="), 0, ""
+        while True:  # to the comma that ends the argument, past brackets and string literals
+            char = code[index]
+            if quote:
+                if char == "\\":
+                    index += 1
+                elif char == quote:
+                    quote = ""
+            elif char in "'\"":
+                quote = char
+            elif char in "([{":
+                depth += 1
+            elif char in ")]}":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif char == "," and depth == 0:
+                break
+            index += 1
+        start = index
+    return "".join(out) + code[start:]
 
 
 def _is_date(value: Any) -> bool:
