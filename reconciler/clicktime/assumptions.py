@@ -72,6 +72,8 @@ PUT_REPLACES_ASSIGNMENTS = True
 REJECT_DUPLICATE_IDS_IN_PUT = True
 # Whether assignment GETs hide inactive targets is open: without IsActive they return every
 # assigned ID; IsActive=true/false (a spec parameter) filters on the target's IsActive.
+# The client does not rely on this: once it has seen inactive targets of a kind, it also reads
+# the inactive ones apart (IsActive=false) until an unfiltered read shows one (ClickTimeClient.assigned_ids).
 ASSIGNMENT_READS_HIDE_INACTIVE = False
 
 # A new account's nine tasks. That there are nine is documented; their names and codes are not,

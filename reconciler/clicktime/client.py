@@ -122,6 +122,10 @@ class ClickTimeClient:
         self.retries = 0
         self._failures_in_a_row = 0  # requests that got no answer, even after retries
         self.down: str | None = None  # set once the service looks gone: nothing more is sent
+        # Whether a whole-collection read found inactive Tasks/Users (absent: not read yet), and
+        # whether an assignment GET without IsActive has been seen to include inactive targets.
+        self._has_inactive: dict[str, bool] = {}
+        self._assignment_reads_show_inactive: dict[str, bool] = {}
 
     def close(self) -> None:
         self.transport.close()
@@ -226,8 +230,12 @@ class ClickTimeClient:
         if not include_inactive:
             return self.list_pages(collection, [*query, ("IsActive", "true")])
         records = {r["ID"]: r for r in self.list_pages(collection, [*query, ("IsActive", "true")])}
-        for record in self.list_pages(collection, [*query, ("IsActive", "false")]):
+        inactive = self.list_pages(collection, [*query, ("IsActive", "false")])
+        for record in inactive:
             records.setdefault(record["ID"], record)
+        if not query:
+            with self._lock:
+                self._has_inactive[collection] = bool(inactive)
         return list(records.values())
 
     def list_pages(self, collection: str, query: list[tuple[str, str]], keyed: bool = True) -> list[dict[str, Any]]:
@@ -331,6 +339,7 @@ class ClickTimeClient:
         pauses, and if it is still absent the change is reported as unknown, for the next plan
         to settle. A refusal after an unknown outcome may be the first attempt's object
         colliding with the second: the look-up settles that too."""
+        self._note_inactive(collection, body)
         uncertain = False
         for _ in range(self.retry.attempts):
             in_flight = False
@@ -375,13 +384,49 @@ class ClickTimeClient:
 
     def update(self, collection: str, record_id: str, body: dict[str, Any]) -> None:
         self.request("PATCH", f"/{collection}/{record_id}", body=body)
+        self._note_inactive(collection, body)
+
+    def _note_inactive(self, collection: str, body: dict[str, Any]) -> None:
+        """A record written inactive: assignment reads must look for inactive targets from now on."""
+        if body.get("IsActive") is False:
+            with self._lock:
+                self._has_inactive[collection] = True
 
     def delete(self, collection: str, record_id: str) -> None:
         self.request("DELETE", f"/{collection}/{record_id}")
 
     def assigned_ids(self, job_id: str, sub: str) -> list[str]:
+        """Every task or user assigned to the job, inactive ones included.
+
+        Whether GET /Jobs/{id}/Tasks|Users without IsActive hides inactive targets is open
+        (assumptions.ASSIGNMENT_READS_HIDE_INACTIVE). Where it might, and this client has seen
+        inactive targets of that kind (a whole list read found some, or it wrote one inactive),
+        the inactive ones are read apart with IsActive=false, one value, which every transport
+        keeps; once an unfiltered read is seen to include an inactive target, that second read is
+        no longer made. Without such a sign (an account with no inactive targets, or a saved
+        plan's apply, which reads only the lists it edits), one read, as before."""
         path = f"/Jobs/{job_id}/{sub}"
-        return self._id_list("GET", path, self.request("GET", path))
+        ids = self._id_list("GET", path, self.request("GET", path))
+        with self._lock:
+            needed = (self._has_inactive.get(sub, False)
+                      and self._assignment_reads_show_inactive.get(sub) is not True)
+        if not needed:
+            return ids
+        try:
+            inactive = self._id_list("GET", path, self.request("GET", path, query=[("IsActive", "false")]))
+        except ApiError as error:
+            if error.status not in (400, 422):
+                raise
+            with self._lock:  # the account takes no IsActive here: its unfiltered read is all there is
+                self._assignment_reads_show_inactive[sub] = True
+            return ids
+        hidden = [i for i in inactive if i not in ids]
+        with self._lock:
+            if hidden:
+                self._assignment_reads_show_inactive[sub] = False
+            elif inactive:
+                self._assignment_reads_show_inactive.setdefault(sub, True)
+        return ids + hidden
 
     def _id_list(self, method: str, path: str, body: Any) -> list[str]:
         """The IDs of an assignment answer ({"data": [IDs]}); anything else is an error."""
