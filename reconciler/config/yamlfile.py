@@ -16,6 +16,7 @@ RecursionError or a leaked credential.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -39,6 +40,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 Path_ = tuple[Any, ...]
 TAG = "tag:yaml.org,2002:"
 TIMESTAMP_TAG, STR_TAG, MERGE_TAG, FLOAT_TAG = TAG + "timestamp", TAG + "str", TAG + "merge", TAG + "float"
+BOOL_TAG, NULL_TAG, SEQ_TAG, MAP_TAG = TAG + "bool", TAG + "null", TAG + "seq", TAG + "map"
 # ${VAR} or ${VAR:-default}; $$ is a literal $
 VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Only these variables may be read: the environment also holds the tool's own credentials.
@@ -156,10 +158,54 @@ def _location(display: str, node: yaml.Node) -> Location:
     return Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+class _DataResolving:
+    """What the parser that builds data does differently from PyYAML's loader, for speed alone.
+
+    The composer calls three resolver methods for every node: `descend_resolver` and
+    `ascend_resolver` keep a path for path resolvers, which no loader here registers, so they do
+    nothing; `resolve` gives a plain scalar the tag PyYAML's own rules give it, but tries those
+    rules (regular expressions) only for text whose first character can start a non-string, and
+    once per distinct text in a file (keys like `name:` repeat thousands of times)."""
+
+    first_characters: frozenset[str] = frozenset()
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)  # type: ignore[call-arg]  # the parser's, next in the MRO
+        self.plain_tags: dict[str, str] = {}
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        if kind is not yaml.ScalarNode:
+            return SEQ_TAG if kind is yaml.SequenceNode else MAP_TAG
+        if not implicit[0] or value[:1] not in self.first_characters:
+            return STR_TAG
+        tag = self.plain_tags.get(value)
+        if tag is None:
+            tag = self.plain_tags[value] = super().resolve(kind, value, implicit)  # type: ignore[misc]
+        return tag
+
+
+
+@functools.cache
+def _data_loader(base: type[Any]) -> type[Any]:
+    """`base` (the parser in use) with _DataResolving's shortcuts; `base` itself when it has
+    resolvers the shortcuts do not know (a path resolver, or one that applies to any text)."""
+    implicit: dict[Any, Any] = base.yaml_implicit_resolvers
+    if base.yaml_path_resolvers or None in implicit:
+        return base
+    first = frozenset(character for character in implicit if isinstance(character, str))
+    return type("_DataLoader", (_DataResolving, base), {"first_characters": first})
+
+
 def load_yaml(text: str, display: str, env: Mapping[str, str] | None = None
               ) -> tuple[LocatedDocument | None, list[Problem]]:
     """Parse one file. Returns (document, problems); document is None on a syntax error."""
-    loader = _Loader(text)
+    loader = _data_loader(_Loader)(text)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
@@ -201,15 +247,17 @@ def _too_deep(text: str, display: str) -> Problem:
 
 
 _SCALARS: dict[str, Callable[[Any, yaml.ScalarNode], Any]] = {
-    TAG + "null": SafeConstructor.construct_yaml_null,
-    TAG + "bool": SafeConstructor.construct_yaml_bool,
     TAG + "int": SafeConstructor.construct_yaml_int,
     TAG + "float": SafeConstructor.construct_yaml_float,
 }
+_BOOLS: dict[str, bool] = SafeConstructor.bool_values
 
 
 class _Builder:
-    """Node tree -> plain Python data; the checks a YAML loader skips happen here."""
+    """Node tree -> plain Python data; the checks a YAML loader skips happen here.
+
+    Scalars are built inline where collections hold them (most of a configuration is text): a
+    call per scalar would cost as much as the rest of building."""
 
     def __init__(self, doc: LocatedDocument, problems: list[Problem], aliases: bool = False) -> None:
         self.doc = doc
@@ -226,16 +274,27 @@ class _Builder:
             return None
         if self.aliases is None:
             if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, path, depth + 1) for item in node.value]
+                return self._sequence(node, path, depth)
             return self._mapping(node, path, depth)
         if not self.aliases.enter(node):
             return None
         try:
             if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, path, depth + 1) for item in node.value]
+                return self._sequence(node, path, depth)
             return self._mapping(node, path, depth)
         finally:
             self.aliases.leave(node)
+
+    def _sequence(self, node: yaml.Node, path: Path_, depth: int) -> list[Any]:
+        result: list[Any] = []
+        append = result.append
+        for item in node.value:
+            if isinstance(item, yaml.ScalarNode):
+                text = item.value
+                append(text if item.tag == STR_TAG and "$" not in text else self._scalar(item))
+            else:
+                append(self.build(item, path, depth + 1))
+        return result
 
     def _mapping(self, node: yaml.Node, path: Path_, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -256,25 +315,32 @@ class _Builder:
                                              f"duplicate key '{visible(key)}' (first defined at line "
                                              f"{first.start_mark.line + 1})"))
                 continue
+            child = path
             if shallow is not None:
                 child = (*path, key)
                 shallow[child] = _location(self.doc.path, key_node)
-                result[key] = self.build(value_node, child, depth + 1)
+            if isinstance(value_node, yaml.ScalarNode):
+                text = value_node.value
+                result[key] = text if value_node.tag == STR_TAG and "$" not in text else self._scalar(value_node)
             else:
-                result[key] = self.build(value_node, path, depth + 1)
+                result[key] = self.build(value_node, child, depth + 1)
         return result
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
-        tag = node.tag
+        tag, text = node.tag, node.value
         if tag == STR_TAG:
-            return self._substitute(node) if "$" in node.value else node.value
+            return self._substitute(node) if "$" in text else text
+        if tag == BOOL_TAG:
+            return _BOOLS[text.lower()]
+        if tag == NULL_TAG:
+            return None
         if tag == TIMESTAMP_TAG:
-            return node.value
+            return text
         construct = _SCALARS.get(tag)
         if construct is None:
             shown = "!!" + tag[len(TAG):] if tag.startswith(TAG) else tag
             self.problems.append(Problem(_location(self.doc.path, node), f"YAML tag {visible(shown)} is not supported"))
-            return node.value
+            return text
         value = construct(self.constructor, node)
         if tag == FLOAT_TAG and not math.isfinite(value):
             self.doc.nonfinite = True
