@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from reconciler.clicktime.client import ClickTimeClient
 from reconciler.clicktime.keys import NATURAL_KEYS
@@ -166,9 +166,17 @@ def read_assignments(client: ClickTimeClient, state: LiveState, wanted: Mapping[
     found.update(zip(per_job, run_bounded(read_one, per_job, client.concurrency), strict=True))
     for (job_key, list_name), ids in sorted(found.items()):
         target_kind = ASSIGNMENTS[list_name][0]
-        keys = frozenset(key_by_id[target_kind].get(i, (f"<unknown {target_kind.value} {i}>",)) for i in ids)
-        state.assignments.setdefault(job_key, {})[list_name] = keys
+        state.assignments.setdefault(job_key, {})[list_name] = keys_of(ids, target_kind, key_by_id[target_kind])
         state.assignment_ids.setdefault(job_key, {})[list_name] = frozenset(ids)
+
+
+def keys_of(ids: Iterable[str], kind: Kind, key_by_id: Mapping[str, Key]) -> frozenset[Key]:
+    """The natural keys of the objects with these IDs; an ID the account did not list stands
+    for itself, as `<unknown task ID>` (the plan then says what it cannot name)."""
+    keys = frozenset(map(key_by_id.get, ids))
+    if None not in keys:
+        return cast("frozenset[Key]", keys)
+    return frozenset(key_by_id.get(i) or (f"<unknown {kind.value} {i}>",) for i in ids)
 
 
 def _reverse_cost(client: ClickTimeClient, state: LiveState, list_name: str, jobs: Sequence[Key],
@@ -241,7 +249,7 @@ def _cross_check_sample(list_name: str, read_back: Mapping[Key, Collection[str]]
     def rank(job: Key) -> tuple[bool, bool, int]:
         ids = read_back[job]
         wanted = (declared or {}).get(job, {}).get(list_name)
-        differs = wanted is not None and (len(ids) != len(wanted) or any(key_of.get(i) not in wanted for i in ids))
+        differs = wanted is not None and (len(ids) != len(wanted) or not wanted.issuperset(map(key_of.get, ids)))
         return not differs, not (ids or wanted), zlib.crc32("\x00".join(job).encode())
 
     return heapq.nsmallest(CROSS_CHECK_JOBS, read_back, key=rank)
@@ -337,6 +345,5 @@ def fetch_touched(client: ClickTimeClient, plan: Plan) -> LiveState:
             if answer is not None:
                 state.assignment_ids.setdefault(job, {})[name] = frozenset(answer)
                 target_kind = ASSIGNMENTS[name][0]
-                state.assignments.setdefault(job, {})[name] = frozenset(
-                    key_by_id[target_kind].get(i, (f"<unknown {target_kind.value} {i}>",)) for i in answer)
+                state.assignments.setdefault(job, {})[name] = keys_of(answer, target_kind, key_by_id[target_kind])
     return state

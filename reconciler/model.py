@@ -299,7 +299,11 @@ def live_fields(kind: Kind, record: Mapping[str, Any], key_by_id: KeyById,
     fields = {}
     for spec in FIELDS[kind]:
         if spec.api in record:
-            fields[spec.yaml] = api_to_yaml_value(spec, record[spec.api], key_by_id)
+            value = record[spec.api]
+            if spec.type is FieldType.STRING:  # most fields, inline: api_to_yaml_value's first rule for text
+                fields[spec.yaml] = None if value == "" else value
+            else:
+                fields[spec.yaml] = api_to_yaml_value(spec, value, key_by_id)
         elif spec.api in supported:
             fields[spec.yaml] = None
     return fields
