@@ -7,7 +7,9 @@ time.process_time (all threads of the child), and reports its peak RSS (VmHWM): 
 recording itself is in memory too, and `baseline_rss_mb` says how much that was.
 
 The live phase runs reconciler.live.fetch_live over `RecordedClient`, which answers from the
-recording in memory: the same code path as over the network, minus the requests.
+recording in memory: the same code path as over the network, minus the requests. Live and diff
+run inside reconciler.perf.kept_alive, as in engine.read_and_plan (what is alive before them,
+the configuration and here the recording too, is out of the garbage collector's sight).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ def run_pipeline(config_dir: Path, recording: dict[str, Any]) -> dict[str, Any]:
     from reconciler.engine import assignments_needed, kinds_needed
     from reconciler.live import fetch_live
     from reconciler.model import Kind
+    from reconciler.perf import kept_alive
     from reconciler.render import render
 
     phases: dict[str, float] = {}
@@ -115,12 +118,13 @@ def run_pipeline(config_dir: Path, recording: dict[str, Any]) -> dict[str, Any]:
     baseline = _rss_mb()
     with phase("load"):
         config = load_configuration(config_dir)
-    with phase("live"):
-        declared = {key: job.assignments for key, job in config.desired.objects[Kind.JOB].items()}
-        live = fetch_live(RecordedClient(recording), assignments_needed(config),  # type: ignore[arg-type]
-                          kinds=kinds_needed(config), declared=declared)
-    with phase("diff"):
-        plan = build_plan(config, live, "clicktime")
+    with kept_alive():  # as engine.read_and_plan has it
+        with phase("live"):
+            declared = {key: job.assignments for key, job in config.desired.objects[Kind.JOB].items()}
+            live = fetch_live(RecordedClient(recording), assignments_needed(config),  # type: ignore[arg-type]
+                              kinds=kinds_needed(config), declared=declared)
+        with phase("diff"):
+            plan = build_plan(config, live, "clicktime")
     with phase("render"):
         text = render(plan, "text")
     return {"phases": phases, "cpu_total": sum(phases.values()), "changes": len(plan.changes),

@@ -31,6 +31,7 @@ from reconciler.journal import Journal, JournalState, abandon_unfinished, latest
 from reconciler.live import CORE_KINDS, fetch_live, fetch_touched
 from reconciler.lock import ApplyLock
 from reconciler.model import Key, Kind, LiveState
+from reconciler.perf import kept_alive
 from reconciler.plan import Plan
 from reconciler.planfile import check_against_live, load_plan
 from reconciler.safety import guard_rail_refusals
@@ -145,9 +146,10 @@ def read_and_plan(config: Configuration, client: ClickTimeClient, backend: str,
     `progress(done, total)`: lists read so far (see fetch_live)."""
     declared = [kind for kind, objects in config.desired.objects.items() if objects]
     lists = {key: job.assignments for key, job in config.desired.objects[Kind.JOB].items()}
-    live = fetch_live(client, assignments_needed(config), kinds=kinds_needed(config), custom_field_kinds=declared,
-                      declared=lists, progress=progress)
-    plan = build_plan(config, live, backend)
+    with kept_alive():  # the configuration, while the account is read and planned against
+        live = fetch_live(client, assignments_needed(config), kinds=kinds_needed(config),
+                          custom_field_kinds=declared, declared=lists, progress=progress)
+        plan = build_plan(config, live, backend)
     if live.notes:  # how the account was read differently this time: the reviewer sees it with the plan
         plan = replace(plan, warnings=(*plan.warnings, *live.notes))
     return annotate_impact(client, plan, live, today or dt.date.today()), live
