@@ -44,13 +44,13 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
                 for data__clients_key in data__clients_keys:
                     if data__clients_key not in []:
                         data__clients_value = data__clients.get(data__clients_key)
-                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_client(data__clients_value, custom_formats, (name_prefix or "data") + ".clients.{data__clients_key}".format(**locals()))
+                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_client(data__clients_value, custom_formats)
                 data__clients_len = len(data__clients)
                 if data__clients_len != 0:
                     data__clients_property_names = True
                     for data__clients_key in data__clients:
                         try:
-                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__clients_key, custom_formats, (name_prefix or "data") + ".clients")
+                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__clients_key, custom_formats)
                         except (JsonSchemaValueException, JsonSchemaValuesException):
                             data__clients_property_names = False
                     if not data__clients_property_names:
@@ -74,13 +74,13 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
                             for data__jobs_value_key in data__jobs_value_keys:
                                 if data__jobs_value_key not in []:
                                     data__jobs_value_value = data__jobs_value.get(data__jobs_value_key)
-                                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_job(data__jobs_value_value, custom_formats, (name_prefix or "data") + ".jobs.{data__jobs_key}.{data__jobs_value_key}".format(**locals()))
+                                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_job(data__jobs_value_value, custom_formats)
                             data__jobs_value_len = len(data__jobs_value)
                             if data__jobs_value_len != 0:
                                 data__jobs_value_property_names = True
                                 for data__jobs_value_key in data__jobs_value:
                                     try:
-                                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__jobs_value_key, custom_formats, (name_prefix or "data") + ".jobs.{data__jobs_key}".format(**locals()))
+                                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__jobs_value_key, custom_formats)
                                     except (JsonSchemaValueException, JsonSchemaValuesException):
                                         data__jobs_value_property_names = False
                                 if not data__jobs_value_property_names:
@@ -90,7 +90,7 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
                     data__jobs_property_names = True
                     for data__jobs_key in data__jobs:
                         try:
-                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__jobs_key, custom_formats, (name_prefix or "data") + ".jobs")
+                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__jobs_key, custom_formats)
                         except (JsonSchemaValueException, JsonSchemaValuesException):
                             data__jobs_property_names = False
                     if not data__jobs_property_names:
@@ -106,13 +106,13 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
                 for data__tasks_key in data__tasks_keys:
                     if data__tasks_key not in []:
                         data__tasks_value = data__tasks.get(data__tasks_key)
-                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_task(data__tasks_value, custom_formats, (name_prefix or "data") + ".tasks.{data__tasks_key}".format(**locals()))
+                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_task(data__tasks_value, custom_formats)
                 data__tasks_len = len(data__tasks)
                 if data__tasks_len != 0:
                     data__tasks_property_names = True
                     for data__tasks_key in data__tasks:
                         try:
-                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__tasks_key, custom_formats, (name_prefix or "data") + ".tasks")
+                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__tasks_key, custom_formats)
                         except (JsonSchemaValueException, JsonSchemaValuesException):
                             data__tasks_property_names = False
                     if not data__tasks_property_names:
@@ -128,13 +128,13 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
                 for data__users_key in data__users_keys:
                     if data__users_key not in []:
                         data__users_value = data__users.get(data__users_key)
-                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_user(data__users_value, custom_formats, (name_prefix or "data") + ".users.{data__users_key}".format(**locals()))
+                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_user(data__users_value, custom_formats)
                 data__users_len = len(data__users)
                 if data__users_len != 0:
                     data__users_property_names = True
                     for data__users_key in data__users:
                         try:
-                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_email(data__users_key, custom_formats, (name_prefix or "data") + ".users")
+                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_email(data__users_key, custom_formats)
                         except (JsonSchemaValueException, JsonSchemaValuesException):
                             data__users_property_names = False
                     if not data__users_property_names:
@@ -150,13 +150,13 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
                 for data__divisions_key in data__divisions_keys:
                     if data__divisions_key not in []:
                         data__divisions_value = data__divisions.get(data__divisions_key)
-                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_division(data__divisions_value, custom_formats, (name_prefix or "data") + ".divisions.{data__divisions_key}".format(**locals()))
+                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_division(data__divisions_value, custom_formats)
                 data__divisions_len = len(data__divisions)
                 if data__divisions_len != 0:
                     data__divisions_property_names = True
                     for data__divisions_key in data__divisions:
                         try:
-                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__divisions_key, custom_formats, (name_prefix or "data") + ".divisions")
+                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__divisions_key, custom_formats)
                         except (JsonSchemaValueException, JsonSchemaValuesException):
                             data__divisions_property_names = False
                     if not data__divisions_property_names:
@@ -172,13 +172,13 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
                 for data__employmenttypes_key in data__employmenttypes_keys:
                     if data__employmenttypes_key not in []:
                         data__employmenttypes_value = data__employmenttypes.get(data__employmenttypes_key)
-                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_employment_type(data__employmenttypes_value, custom_formats, (name_prefix or "data") + ".employment_types.{data__employmenttypes_key}".format(**locals()))
+                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_employment_type(data__employmenttypes_value, custom_formats)
                 data__employmenttypes_len = len(data__employmenttypes)
                 if data__employmenttypes_len != 0:
                     data__employmenttypes_property_names = True
                     for data__employmenttypes_key in data__employmenttypes:
                         try:
-                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__employmenttypes_key, custom_formats, (name_prefix or "data") + ".employment_types")
+                            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__employmenttypes_key, custom_formats)
                         except (JsonSchemaValueException, JsonSchemaValuesException):
                             data__employmenttypes_property_names = False
                     if not data__employmenttypes_property_names:
@@ -194,7 +194,7 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
                 for data__templates_key in data__templates_keys:
                     if data__templates_key not in []:
                         data__templates_value = data__templates.get(data__templates_key)
-                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_job(data__templates_value, custom_formats, (name_prefix or "data") + ".templates.{data__templates_key}".format(**locals()))
+                        _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_job(data__templates_value, custom_formats)
         if "defaults" in data_keys:
             data_keys.remove("defaults")
             data__defaults = data["defaults"]
@@ -206,27 +206,27 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
                 if "clients" in data__defaults_keys:
                     data__defaults_keys.remove("clients")
                     data__defaults__clients = data__defaults["clients"]
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_client(data__defaults__clients, custom_formats, (name_prefix or "data") + ".defaults.clients")
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_client(data__defaults__clients, custom_formats)
                 if "jobs" in data__defaults_keys:
                     data__defaults_keys.remove("jobs")
                     data__defaults__jobs = data__defaults["jobs"]
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_job(data__defaults__jobs, custom_formats, (name_prefix or "data") + ".defaults.jobs")
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_job(data__defaults__jobs, custom_formats)
                 if "tasks" in data__defaults_keys:
                     data__defaults_keys.remove("tasks")
                     data__defaults__tasks = data__defaults["tasks"]
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_task(data__defaults__tasks, custom_formats, (name_prefix or "data") + ".defaults.tasks")
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_task(data__defaults__tasks, custom_formats)
                 if "users" in data__defaults_keys:
                     data__defaults_keys.remove("users")
                     data__defaults__users = data__defaults["users"]
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_user(data__defaults__users, custom_formats, (name_prefix or "data") + ".defaults.users")
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_user(data__defaults__users, custom_formats)
                 if "divisions" in data__defaults_keys:
                     data__defaults_keys.remove("divisions")
                     data__defaults__divisions = data__defaults["divisions"]
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_division(data__defaults__divisions, custom_formats, (name_prefix or "data") + ".defaults.divisions")
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_division(data__defaults__divisions, custom_formats)
                 if "employment_types" in data__defaults_keys:
                     data__defaults_keys.remove("employment_types")
                     data__defaults__employmenttypes = data__defaults["employment_types"]
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_employment_type(data__defaults__employmenttypes, custom_formats, (name_prefix or "data") + ".defaults.employment_types")
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_employment_type(data__defaults__employmenttypes, custom_formats)
                 if data__defaults_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".defaults must not contain "+str(data__defaults_keys)+" properties", value=data__defaults, name="" + (name_prefix or "data") + ".defaults", definition=None, rule='additionalProperties')
         if data_keys:
@@ -247,15 +247,15 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "notes" in data_keys:
             data_keys.remove("notes")
             data__notes = data["notes"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats, (name_prefix or "data") + ".notes")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats)
         if "accounting_package_id" in data_keys:
             data_keys.remove("accounting_package_id")
             data__accountingpackageid = data["accounting_package_id"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats, (name_prefix or "data") + ".accounting_package_id")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats)
         if "absent" in data_keys:
             data_keys.remove("absent")
             data__absent = data["absent"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats, (name_prefix or "data") + ".absent")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats)
         if data_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition=None, rule='additionalProperties')
     return data
@@ -284,19 +284,19 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "notes" in data_keys:
             data_keys.remove("notes")
             data__notes = data["notes"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats, (name_prefix or "data") + ".notes")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats)
         if "accounting_package_id" in data_keys:
             data_keys.remove("accounting_package_id")
             data__accountingpackageid = data["accounting_package_id"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats, (name_prefix or "data") + ".accounting_package_id")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats)
         if "custom_fields" in data_keys:
             data_keys.remove("custom_fields")
             data__customfields = data["custom_fields"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats, (name_prefix or "data") + ".custom_fields")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats)
         if "absent" in data_keys:
             data_keys.remove("absent")
             data__absent = data["absent"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats, (name_prefix or "data") + ".absent")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats)
         if data_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition=None, rule='additionalProperties')
     return data
@@ -334,7 +334,7 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_name(data__name, custom_formats, (name_prefix or "data") + ".name")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_name(data__name, custom_formats)
         if "active" in data_keys:
             data_keys.remove("active")
             data__active = data["active"]
@@ -348,38 +348,38 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "employee_number" in data_keys:
             data_keys.remove("employee_number")
             data__employeenumber = data["employee_number"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__employeenumber, custom_formats, (name_prefix or "data") + ".employee_number")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__employeenumber, custom_formats)
         if "role" in data_keys:
             data_keys.remove("role")
             data__role = data["role"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__role, custom_formats, (name_prefix or "data") + ".role")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__role, custom_formats)
         if "start_date" in data_keys:
             data_keys.remove("start_date")
             data__startdate = data["start_date"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_date(data__startdate, custom_formats, (name_prefix or "data") + ".start_date")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_date(data__startdate, custom_formats)
         if "end_date" in data_keys:
             data_keys.remove("end_date")
             data__enddate = data["end_date"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_date(data__enddate, custom_formats, (name_prefix or "data") + ".end_date")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_date(data__enddate, custom_formats)
         if "notes" in data_keys:
             data_keys.remove("notes")
             data__notes = data["notes"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats, (name_prefix or "data") + ".notes")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats)
         if "custom_fields" in data_keys:
             data_keys.remove("custom_fields")
             data__customfields = data["custom_fields"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats, (name_prefix or "data") + ".custom_fields")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats)
         if "absent" in data_keys:
             data_keys.remove("absent")
             data__absent = data["absent"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats, (name_prefix or "data") + ".absent")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats)
         if "division" in data_keys:
             data_keys.remove("division")
             data__division = data["division"]
             data__division_any_of_count1 = 0
             if not data__division_any_of_count1:
                 try:
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__division, custom_formats, (name_prefix or "data") + ".division")
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__division, custom_formats)
                     data__division_any_of_count1 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException): pass
             if not data__division_any_of_count1:
@@ -396,7 +396,7 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
             data__employmenttype_any_of_count2 = 0
             if not data__employmenttype_any_of_count2:
                 try:
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__employmenttype, custom_formats, (name_prefix or "data") + ".employment_type")
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__employmenttype, custom_formats)
                     data__employmenttype_any_of_count2 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException): pass
             if not data__employmenttype_any_of_count2:
@@ -441,7 +441,7 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_name(data__name, custom_formats, (name_prefix or "data") + ".name")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_name(data__name, custom_formats)
         if "active" in data_keys:
             data_keys.remove("active")
             data__active = data["active"]
@@ -455,19 +455,19 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "notes" in data_keys:
             data_keys.remove("notes")
             data__notes = data["notes"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats, (name_prefix or "data") + ".notes")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats)
         if "accounting_package_id" in data_keys:
             data_keys.remove("accounting_package_id")
             data__accountingpackageid = data["accounting_package_id"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats, (name_prefix or "data") + ".accounting_package_id")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats)
         if "custom_fields" in data_keys:
             data_keys.remove("custom_fields")
             data__customfields = data["custom_fields"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats, (name_prefix or "data") + ".custom_fields")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats)
         if "absent" in data_keys:
             data_keys.remove("absent")
             data__absent = data["absent"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats, (name_prefix or "data") + ".absent")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats)
         if data_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition=None, rule='additionalProperties')
     return data
@@ -481,7 +481,7 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_name(data__name, custom_formats, (name_prefix or "data") + ".name")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_name(data__name, custom_formats)
         if "active" in data_keys:
             data_keys.remove("active")
             data__active = data["active"]
@@ -495,18 +495,18 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "start_date" in data_keys:
             data_keys.remove("start_date")
             data__startdate = data["start_date"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_date(data__startdate, custom_formats, (name_prefix or "data") + ".start_date")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_date(data__startdate, custom_formats)
         if "end_date" in data_keys:
             data_keys.remove("end_date")
             data__enddate = data["end_date"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_date(data__enddate, custom_formats, (name_prefix or "data") + ".end_date")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_date(data__enddate, custom_formats)
         if "project_manager" in data_keys:
             data_keys.remove("project_manager")
             data__projectmanager = data["project_manager"]
             data__projectmanager_any_of_count3 = 0
             if not data__projectmanager_any_of_count3:
                 try:
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_email(data__projectmanager, custom_formats, (name_prefix or "data") + ".project_manager")
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_email(data__projectmanager, custom_formats)
                     data__projectmanager_any_of_count3 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException): pass
             if not data__projectmanager_any_of_count3:
@@ -525,15 +525,15 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "notes" in data_keys:
             data_keys.remove("notes")
             data__notes = data["notes"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats, (name_prefix or "data") + ".notes")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats)
         if "accounting_package_id" in data_keys:
             data_keys.remove("accounting_package_id")
             data__accountingpackageid = data["accounting_package_id"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats, (name_prefix or "data") + ".accounting_package_id")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats)
         if "custom_fields" in data_keys:
             data_keys.remove("custom_fields")
             data__customfields = data["custom_fields"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats, (name_prefix or "data") + ".custom_fields")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats)
         if "tasks" in data_keys:
             data_keys.remove("tasks")
             data__tasks = data["tasks"]
@@ -543,7 +543,7 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
             if data__tasks_is_list:
                 data__tasks_len = len(data__tasks)
                 for data__tasks_x, data__tasks_item in enumerate(data__tasks):
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__tasks_item, custom_formats, (name_prefix or "data") + ".tasks[{data__tasks_x}]".format(**locals()))
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_shorttext(data__tasks_item, custom_formats)
         if "users" in data_keys:
             data_keys.remove("users")
             data__users = data["users"]
@@ -553,11 +553,11 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
             if data__users_is_list:
                 data__users_len = len(data__users)
                 for data__users_x, data__users_item in enumerate(data__users):
-                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_email(data__users_item, custom_formats, (name_prefix or "data") + ".users[{data__users_x}]".format(**locals()))
+                    _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_email(data__users_item, custom_formats)
         if "absent" in data_keys:
             data_keys.remove("absent")
             data__absent = data["absent"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats, (name_prefix or "data") + ".absent")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats)
         if "template" in data_keys:
             data_keys.remove("template")
             data__template = data["template"]
@@ -591,7 +591,7 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_name(data__name, custom_formats, (name_prefix or "data") + ".name")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_name(data__name, custom_formats)
         if "client_number" in data_keys:
             data_keys.remove("client_number")
             data__clientnumber = data["client_number"]
@@ -609,19 +609,19 @@ def _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema
         if "notes" in data_keys:
             data_keys.remove("notes")
             data__notes = data["notes"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats, (name_prefix or "data") + ".notes")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__notes, custom_formats)
         if "accounting_package_id" in data_keys:
             data_keys.remove("accounting_package_id")
             data__accountingpackageid = data["accounting_package_id"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats, (name_prefix or "data") + ".accounting_package_id")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_text(data__accountingpackageid, custom_formats)
         if "custom_fields" in data_keys:
             data_keys.remove("custom_fields")
             data__customfields = data["custom_fields"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats, (name_prefix or "data") + ".custom_fields")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_customfields(data__customfields, custom_formats)
         if "absent" in data_keys:
             data_keys.remove("absent")
             data__absent = data["absent"]
-            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats, (name_prefix or "data") + ".absent")
+            _schema0_validate_https___clicktime_reconciler_invalid_schemas_config_schema_json___defs_absent(data__absent, custom_formats)
         if data_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition=None, rule='additionalProperties')
     return data
@@ -653,27 +653,27 @@ def _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_sche
                 if "clients" in data__prune_keys:
                     data__prune_keys.remove("clients")
                     data__prune__clients = data__prune["clients"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__clients, custom_formats, (name_prefix or "data") + ".prune.clients")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__clients, custom_formats)
                 if "jobs" in data__prune_keys:
                     data__prune_keys.remove("jobs")
                     data__prune__jobs = data__prune["jobs"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__jobs, custom_formats, (name_prefix or "data") + ".prune.jobs")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__jobs, custom_formats)
                 if "tasks" in data__prune_keys:
                     data__prune_keys.remove("tasks")
                     data__prune__tasks = data__prune["tasks"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__tasks, custom_formats, (name_prefix or "data") + ".prune.tasks")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__tasks, custom_formats)
                 if "users" in data__prune_keys:
                     data__prune_keys.remove("users")
                     data__prune__users = data__prune["users"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__users, custom_formats, (name_prefix or "data") + ".prune.users")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__users, custom_formats)
                 if "divisions" in data__prune_keys:
                     data__prune_keys.remove("divisions")
                     data__prune__divisions = data__prune["divisions"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__divisions, custom_formats, (name_prefix or "data") + ".prune.divisions")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__divisions, custom_formats)
                 if "employment_types" in data__prune_keys:
                     data__prune_keys.remove("employment_types")
                     data__prune__employmenttypes = data__prune["employment_types"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__employmenttypes, custom_formats, (name_prefix or "data") + ".prune.employment_types")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_policy(data__prune__employmenttypes, custom_formats)
                 if data__prune_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".prune must not contain "+str(data__prune_keys)+" properties", value=data__prune, name="" + (name_prefix or "data") + ".prune", definition=None, rule='additionalProperties')
         if "api" in data_keys:
@@ -926,27 +926,27 @@ def _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_sche
                 if "clients" in data__thresholds_keys:
                     data__thresholds_keys.remove("clients")
                     data__thresholds__clients = data__thresholds["clients"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__clients, custom_formats, (name_prefix or "data") + ".thresholds.clients")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__clients, custom_formats)
                 if "jobs" in data__thresholds_keys:
                     data__thresholds_keys.remove("jobs")
                     data__thresholds__jobs = data__thresholds["jobs"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__jobs, custom_formats, (name_prefix or "data") + ".thresholds.jobs")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__jobs, custom_formats)
                 if "tasks" in data__thresholds_keys:
                     data__thresholds_keys.remove("tasks")
                     data__thresholds__tasks = data__thresholds["tasks"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__tasks, custom_formats, (name_prefix or "data") + ".thresholds.tasks")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__tasks, custom_formats)
                 if "users" in data__thresholds_keys:
                     data__thresholds_keys.remove("users")
                     data__thresholds__users = data__thresholds["users"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__users, custom_formats, (name_prefix or "data") + ".thresholds.users")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__users, custom_formats)
                 if "divisions" in data__thresholds_keys:
                     data__thresholds_keys.remove("divisions")
                     data__thresholds__divisions = data__thresholds["divisions"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__divisions, custom_formats, (name_prefix or "data") + ".thresholds.divisions")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__divisions, custom_formats)
                 if "employment_types" in data__thresholds_keys:
                     data__thresholds_keys.remove("employment_types")
                     data__thresholds__employmenttypes = data__thresholds["employment_types"]
-                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__employmenttypes, custom_formats, (name_prefix or "data") + ".thresholds.employment_types")
+                    _schema1_validate_https___clicktime_reconciler_invalid_schemas_settings_schema_json___defs_threshold(data__thresholds__employmenttypes, custom_formats)
                 if data__thresholds_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".thresholds must not contain "+str(data__thresholds_keys)+" properties", value=data__thresholds, name="" + (name_prefix or "data") + ".thresholds", definition=None, rule='additionalProperties')
         if data_keys:

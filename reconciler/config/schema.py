@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -91,6 +92,9 @@ def compiled_source() -> str:
         code = fastjsonschema.compile_to_code(schema, formats={"date": _is_date})
         code = code.replace("from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n", "")
         code = _without_definitions(code.replace("from decimal import Decimal\n", ""))
+        # a nested check's name for messages is formatted eagerly, per object: nothing reads it
+        code = re.sub(r', custom_formats, \(name_prefix or "data"\) \+ "[^"]*"(?:\.format\(\*\*locals\(\)\))?\)',
+                      ", custom_formats)", code)
         prefix = f"_schema{index}_"
         # each schema's functions and regex table get their own prefix, so the two share one module
         code = code.replace("def validate", f"def {prefix}validate").replace("validate_", f"{prefix}validate_")
