@@ -328,8 +328,9 @@ class ImportResult:
 
 
 def import_account(client: ClickTimeClient, out: Path, force: bool, kinds: str | None, match: str | None,
-                   all_fields: bool, active_only: bool) -> ImportResult:
-    """Write the live account as a configuration directory that plans to no changes."""
+                   all_fields: bool, active_only: bool, backend: str | None = None) -> ImportResult:
+    """Write the live account as a configuration directory that plans to no changes (against
+    `backend`, which a new reconciler.yaml names)."""
     from reconciler.config.loader import discover
     from reconciler.export import ImportOptions, write_export
     from reconciler.model import KINDS
@@ -349,7 +350,7 @@ def import_account(client: ClickTimeClient, out: Path, force: bool, kinds: str |
     options = ImportOptions(frozenset(chosen), match, all_fields, active_only, defaults)
     if out.is_symlink():
         raise ReconcilerError(f"{out} is a symbolic link; import writes only into a plain directory")
-    written = write_export(live, out, options, remove_stale=force)
+    written = write_export(live, out, options, remove_stale=force, backend=backend)
     warnings = [f"{count} {kind.section} without a client were not imported (they have no natural key); they "
                 "stay as they are and plans leave them alone" for kind, count in live.unkeyed.items()]
     warnings += [f"{kind.section} not imported: {reason}" for kind, reason in live.unavailable.items()

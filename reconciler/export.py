@@ -156,9 +156,11 @@ def _safe_target(out: Path, path: Path) -> None:
 
 
 def write_export(live: LiveState, out: Path, options: ImportOptions | None = None,
-                 remove_stale: bool = False) -> list[Path]:
+                 remove_stale: bool = False, backend: str | None = None) -> list[Path]:
     """Write the tree. `remove_stale`: files an earlier import wrote (they carry IMPORT_MARK) that
-    no object needs any more are removed, so a re-import never leaves a vanished client's file."""
+    no object needs any more are removed, so a re-import never leaves a vanished client's file.
+    `backend`: the one read, named in a new reconciler.yaml so that a plan of the import reads
+    the same account."""
     written = []
     for relative, document in sorted(export_documents(live, options).items()):
         path = out / relative
@@ -174,8 +176,10 @@ def write_export(live: LiveState, out: Path, options: ImportOptions | None = Non
     settings = out / "reconciler.yaml"
     _safe_target(out, settings)
     if not settings.exists():
+        source = ("# The account this configuration was imported from (--backend and RECONCILER_BACKEND "
+                  f"override it).\nbackend: {backend}\n\n") if backend else ""
         settings.write_text(
-            "# What happens to live objects this configuration does not mention: ignore | deactivate.\n"
+            source + "# What happens to live objects this configuration does not mention: ignore | deactivate.\n"
             "# Everything starts as ignore: switch a kind to deactivate once it is fully managed here.\n"
             "prune:\n" + "".join(f"  {kind.section}: ignore\n" for kind in KINDS), encoding="utf-8")
         written.append(settings)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import run
 
 from reconciler.clicktime.client import ClickTimeClient
+from reconciler.clicktime.http import HttpTransport
 from reconciler.sandbox.emulator import Emulator
 from reconciler.sandbox.profiles import from_dict
+from reconciler.sandbox.server import EmulatorServer, Knobs
 
 
 def messy_account(emulator: Emulator, api: ClickTimeClient) -> None:
@@ -107,3 +110,28 @@ def test_unknown_kind_is_an_error(tmp_path: Path, sandbox_path: Path) -> None:
     result = run("import", "--out", tmp_path / "x", "--kinds", "jobs,projects")
     assert result.exit_code == 1
     assert "--kinds: unknown kind(s) projects" in result.stderr
+
+
+def test_import_names_its_backend_and_reads_the_settings_already_there(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan of an import reads the account the import read, with no --backend to repeat."""
+    server = EmulatorServer(Emulator.open(str(tmp_path / "live.sqlite3")), knobs=Knobs(token="t0ken")).start()
+    try:
+        api = ClickTimeClient(HttpTransport(server.url, "t0ken"))
+        api.create("Clients", {"Name": "Only over HTTP", "ShortName": "HTTP"})
+        api.close()
+        monkeypatch.delenv("RECONCILER_BACKEND", raising=False)
+        monkeypatch.setenv("RECONCILER_SANDBOX", str(tmp_path / "sandbox.sqlite3"))  # empty: not the account
+        monkeypatch.setenv("CLICKTIME_API_URL", server.url)
+        monkeypatch.setenv("CLICKTIME_TOKEN", "t0ken")
+        out = tmp_path / "imported"
+        assert run("import", "--backend", "clicktime", "--out", out).exit_code == 0
+        assert "backend: clicktime" in (out / "reconciler.yaml").read_text()
+        assert any("Only over HTTP" in path.read_text() for path in out.rglob("*.yaml"))
+        assert run("plan", out, "--detailed-exitcode").exit_code == 0  # the same account, not the sandbox
+        # a re-import into it takes its settings: no --backend this time
+        assert run("import", "--out", out, "--force").exit_code == 0
+        assert "backend: clicktime" in (out / "reconciler.yaml").read_text()
+    finally:
+        server.stop()
+        server.emulator.close()

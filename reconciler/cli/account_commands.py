@@ -28,12 +28,15 @@ from reconciler.errors import ReconcilerError
 @click.option("--active-only", is_flag=True, help="Leave inactive objects out.")
 def import_(out: Path, force: bool, kinds: str | None, match: str | None, all_fields: bool, active_only: bool,
             **kwargs: Any) -> None:
-    """Write the live account as a configuration directory that plans to no changes."""
-    from reconciler import engine
+    """Write the live account as a configuration directory that plans to no changes.
 
-    options = engine.resolve_options(split_flags(kwargs))
+    Settings come from OUT's reconciler.yaml when it has one; a new one names the backend read."""
+    from reconciler import engine
+    from reconciler.config.loader import load_settings
+
+    options = engine.resolve_options(split_flags(kwargs), load_settings(out))
     with session(options) as client:
-        result = engine.import_account(client, out, force, kinds, match, all_fields, active_only)
+        result = engine.import_account(client, out, force, kinds, match, all_fields, active_only, options.backend)
     for path in result.written:
         click.echo(f"wrote {path}")
     for warning in result.warnings:

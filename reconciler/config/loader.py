@@ -137,6 +137,21 @@ def load_configuration(root: Path | str, require_declared: bool = False) -> Conf
     return Configuration(root, settings, builder.state, dangling, digest.hexdigest(), [str(p) for p in files])
 
 
+def load_settings(root: Path) -> Settings:
+    """Only the settings file of a directory (defaults when it has none): for commands that write a
+    configuration rather than read one (import)."""
+    path = root / SETTINGS_FILE
+    if not path.is_file() and not path.is_symlink():
+        return Settings()
+    problems: list[Problem] = []
+    data, read_problems = read_file_bytes(path, str(path))
+    problems += read_problems
+    settings = _load_settings(data, str(path), problems) if data is not None else Settings()
+    if problems:
+        raise ConfigError([Problem(p.where, visible(p.message)) for p in problems])
+    return settings
+
+
 def _load_settings(raw: bytes, display: str, problems: list[Problem]) -> Settings:
     document, file_problems = parse_yaml_bytes(raw, display)
     problems += file_problems
