@@ -117,13 +117,16 @@ def serve_over_http(path: Path, monkeypatch: pytest.MonkeyPatch, knobs: Knobs) -
 
 
 def plan_and_import(config: Path, out: Path, backend: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """Plan (as JSON, less the backend's name), apply, and import through `backend`: what two
-    backends must agree on when they hold the same account."""
+    """Plan (as JSON, less the backend's name), apply, and import through `backend` (less the
+    backend's name that the import's reconciler.yaml records): what two backends must agree on
+    when they hold the same account."""
     plan = run("plan", config, "--format", "json", "--backend", backend)
     assert plan.exit_code == 0, plan.stderr
     assert run("apply", config, "--yes", "--backend", backend).exit_code == 0
     assert run("import", "--out", out, "--backend", backend).exit_code == 0
     files = {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert f"\nbackend: {backend}\n" in files["reconciler.yaml"]
+    files["reconciler.yaml"] = files["reconciler.yaml"].replace(f"\nbackend: {backend}\n", "\nbackend: ...\n")
     return {k: v for k, v in json.loads(plan.stdout).items() if k != "backend"}, files
 
 
