@@ -44,7 +44,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 TRANSPORTS = ["sandbox", "http", "membrane", "membrane-api"]
 # How a real account might answer where ClickTime's documents are silent: every variant at once.
 REAL_STYLE = ("omit-nulls,datetimes,conflict-409,small-pages,absolute-links,decimals-as-strings,"
-              "inactive-by-default,last-query-wins")
+              "inactive-by-default,last-query-wins,assignments-hide-inactive")
 
 
 @pytest.fixture(params=TRANSPORTS)

@@ -25,6 +25,7 @@ from reconciler.live import CROSS_CHECK_JOBS
 from reconciler.sandbox.emulator import Emulator
 from reconciler.sandbox.profiles import DEFAULT_PROFILE, load_profile
 from reconciler.sandbox.server import Knobs
+from reconciler.sandbox.styles import parse_styles
 from reconciler.sandbox.transport import SandboxTransport
 
 TASKS = [f"T{n}" for n in range(4)]
@@ -371,3 +372,28 @@ def test_probe_reports_whether_reverse_reads_agree(quirky: bool, quirky_account:
     assert result.exit_code == 0, result.stdout + result.stderr
     line = next(li for li in result.stdout.splitlines() if "agree with per-job reads" in li)
     assert line.strip().startswith("[differs]" if quirky else "[holds]"), line
+
+
+# -- inactive members -------------------------------------------------------------------------
+def test_assignment_lists_that_hide_inactive_records_still_converge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    seen: Seen) -> None:
+    """An account whose assignment lists (both directions) leave inactive jobs, tasks and users out
+    unless asked: inactive jobs, an inactive task and an inactive user, all assigned, read as
+    assigned, so the apply converges and the next plan is empty."""
+    config = write_config(tmp_path / "config")
+    data = yaml.safe_load((config / "account.yaml").read_text(encoding="utf-8"))
+    for number in ("J00", "J02", "J04"):
+        data["jobs"]["C1"][number]["active"] = False
+    data["tasks"]["T1"]["active"] = False
+    data["users"]["user2@example.com"]["active"] = False
+    (config / "account.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    knobs = Knobs(token="hide-token", style=parse_styles("assignments-hide-inactive"))
+    with serve_over_http(tmp_path / "account.sqlite3", monkeypatch, knobs):
+        first = run("apply", config, "--yes")
+        assert first.exit_code == 0, first.stdout + first.stderr
+        seen.clear()
+        again = run("plan", config, "--detailed-exitcode")
+        assert again.exit_code == 0, again.stdout + again.stderr
+        assert routes(seen)["GET /Tasks/{id}/Jobs"] > 0  # read from the other side, where inactive jobs hide
+        # the cross-check samples the jobs whose reverse read differs from the configuration first
+        assert "missed 1 and added 0" in again.stdout

@@ -97,7 +97,8 @@ def show_sandbox(sandbox_file: str | None) -> None:
 @profile_option
 @click.option("--style", default="", metavar="NAMES",
               help="Answer as a real account might: comma-separated omit-nulls, datetimes, conflict-409, "
-                   "small-pages, absolute-links, decimals-as-strings, inactive-by-default, last-query-wins.")
+                   "small-pages, absolute-links, decimals-as-strings, inactive-by-default, last-query-wins, "
+                   "assignments-hide-inactive.")
 @click.option("--replay", type=click.Path(exists=True, path_type=Path), default=None, metavar="DIR",
               help="Serve a cassette recorded by `reconciler doctor --probe --record DIR` instead of the sandbox.")
 def serve(sandbox_file: str | None, host: str, port: int, latency_ms: float, rate_limit: float | None,

@@ -35,10 +35,14 @@ STYLES: dict[str, str] = {
     "decimals-as-strings": "numeric fields of records come back as strings",
     "inactive-by-default": "lists include inactive records when IsActive is not sent",
     "last-query-wins": "a repeated query key keeps only its last value",
+    "assignments-hide-inactive": "assignment lists (a job's tasks and users, a task's jobs) leave inactive "
+                                 "records out unless IsActive is sent",
 }
 SMALL_PAGE = 50
 # Collections whose GET list hides inactive records unless IsActive is sent (the emulator's default).
 LIST_PATHS = re.compile(r"/(Clients|Jobs|Tasks|Users|Divisions|EmploymentTypes)/?")
+# Assignment lists, both directions (the emulator's default includes inactive records in them).
+ASSIGNMENT_PATHS = re.compile(r"/Jobs/[^/]+/(Tasks|Users)|/Tasks/[^/]+/Jobs")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The emulator's refusals of a duplicate: "... must be unique", "... is already assigned ...".
 DUPLICATE_MESSAGE = re.compile(r"must be unique|already (used|taken|exists|in use|assigned)|duplicate", re.I)
@@ -56,6 +60,7 @@ class ResponseStyle:
     decimals_as_strings: bool = False
     inactive_by_default: bool = False
     last_query_wins: bool = False
+    assignments_hide_inactive: bool = False
 
     @property
     def is_default(self) -> bool:
@@ -94,6 +99,9 @@ def prepare_request(style: ResponseStyle, request: Request) -> Request:
             and not any(name == "IsActive" for name, _ in query)):
         # The emulator hides inactive records by default; asking for both is "include them".
         query = (*query, ("IsActive", "true"), ("IsActive", "false"))
+    if (style.assignments_hide_inactive and request.method.upper() == "GET"
+            and ASSIGNMENT_PATHS.fullmatch(request.path) and not any(name == "IsActive" for name, _ in query)):
+        query = (*query, ("IsActive", "true"))
     return request if query is request.query else replace(request, query=query)
 
 
