@@ -219,6 +219,29 @@ def run_probe(client: ClickTimeClient) -> list[Finding]:
         return Finding(name, HOLDS, f"{checks} checks agree: plans read assignments per task and per user when that "
                                     "takes fewer calls, and re-check a few jobs both ways every run")
 
+    def assignments_show_inactive() -> Finding:
+        """An inactive task or user assigned to a job, found from its side, then looked for in the
+        job's list read without IsActive (whether such reads hide inactive members is open)."""
+        name = "assignment lists include inactive members"
+        allowed = assignment_lists_allowed(client.company())
+        for list_name, sub, jobs_of in (("tasks", "Tasks", client.task_job_ids),
+                                        ("users", "Users", lambda user_id: client.user_job_ids(user_id, True))):
+            if not allowed[list_name]:
+                continue
+            inactive = _page(client, f"/{sub}", [("IsActive", "false"), ("limit", "5"), ("offset", "0")])
+            for member in [str(r["ID"]) for r in inactive.get("data") or [] if isinstance(r, dict)][:3]:
+                jobs = jobs_of(member)
+                if not jobs:
+                    continue
+                listed = _page(client, f"/Jobs/{jobs[0]}/{sub}", []).get("data")
+                if not isinstance(listed, list):
+                    raise ReconcilerError(f"GET /Jobs/{{id}}/{sub} answered without a data list")
+                if member in [str(i) for i in listed]:
+                    return Finding(name, HOLDS, f"an inactive {sub[:-1].lower()} is listed without IsActive")
+                return Finding(name, DIFFERS, f"an inactive {sub[:-1].lower()} is left out unless IsActive=false is "
+                                              "sent; the tool reads inactive members apart once it has seen some")
+        return Finding(name, UNKNOWN, "no inactive task or user is assigned to a job to tell by")
+
     check("list envelope", envelope)
     check("page.count", page_count_is_total)
     check("largest page", largest_page)
@@ -233,4 +256,5 @@ def run_probe(client: ClickTimeClient) -> list[Finding]:
             findings.append(Finding(name, DIFFERS, str(error)))
     check("assignment endpoints", assignment_endpoints)
     check("reverse assignment reads", reverse_reads)
+    check("inactive assignment members", assignments_show_inactive)
     return findings

@@ -44,6 +44,7 @@ def test_probe_runs_read_only_on_every_backend(basic_config: Path, sandbox_path:
     ("small-pages", "largest page granted"),
     ("inactive-by-default", "lists hide inactive records unless IsActive is sent"),
     ("last-query-wins", "repeated query keys reach ClickTime"),
+    ("assignments-hide-inactive", "assignment lists include inactive members"),
 ])
 def test_each_answer_style_is_reported_as_a_difference(style: str, finding: str, basic_config: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,7 +54,7 @@ def test_each_answer_style_is_reported_as_a_difference(style: str, finding: str,
     arrange = Emulator.open(str(path))
     client = ClickTimeClient(_Keep(arrange))
     task = next(t for t in client.list_all("Tasks") if t["TaskCode"] == "DESIGN")
-    client.update("Tasks", task["ID"], {"IsActive": False})  # an inactive task to tell lists by
+    client.update("Tasks", task["ID"], {"IsActive": False})  # an inactive (and assigned) task to tell lists by
     arrange.close()
     with serve_over_http(path, monkeypatch, Knobs(token="t", style=parse_styles(style))):
         plain = probe_lines(tmp_path)
