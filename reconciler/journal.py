@@ -80,6 +80,11 @@ class UnreadableJournal(ReconcilerError):
     pass
 
 
+class UnstartedJournal(UnreadableJournal):
+    """A journal whose start record never landed whole (its apply was killed while opening it):
+    nothing was sent under it, since every write is journalled after the start."""
+
+
 def read_journal(path: Path) -> JournalState:
     """A journal as written. A torn last line (a process killed mid-write) is ignored: that change
     was only begun. Anything else that does not parse is an error at its line."""
@@ -102,7 +107,9 @@ def read_journal(path: Path) -> JournalState:
             raise UnreadableJournal(f"{where}: not a journal record ({error}); move the file away to start afresh "
                                     "(the next plan reads the account as it is)") from None
         records.append(record)
-    if not records or records[0].get("event") != "start":
+    if not records:
+        raise UnstartedJournal(f"{path}: the apply that opened this journal stopped before it began")
+    if records[0].get("event") != "start":
         raise UnreadableJournal(f"{path}: not an apply journal (no start record)")
     state = JournalState(path, plan_from_json(records[0].get("plan"), str(path)))
     for record in records[1:]:
@@ -116,7 +123,10 @@ def read_journal(path: Path) -> JournalState:
 def latest_unfinished(directory: Path | None = None) -> JournalState | None:
     directory = directory or state_dir() / "journal"
     for path in sorted(directory.glob("apply-*.jsonl"), reverse=True) if directory.is_dir() else []:
-        state = read_journal(path)
+        try:
+            state = read_journal(path)
+        except UnstartedJournal:
+            continue  # nothing to resume or to abandon: nothing was sent under it
         if not state.finished:
             return state
     return None

@@ -309,6 +309,21 @@ def test_resume_refuses_a_journal_of_another_configuration(basic_config: Path, t
     assert nothing.exit_code == 1 and "nothing to resume" in nothing.stderr
 
 
+@pytest.mark.parametrize("left", ["", '{"time": 1.0, "event": "sta'])
+def test_a_journal_killed_before_its_start_record_is_passed_over(left: str, basic_config: Path,
+                                                                   state_dir: Path) -> None:
+    """An apply killed while opening its journal sent nothing: the next apply, fresh or resumed,
+    passes over the empty or torn file instead of failing on it."""
+    journals = state_dir / "journal"
+    journals.mkdir(parents=True)
+    (journals / "apply-20990101T000000-1.jsonl").write_text(left, encoding="utf-8")  # the newest name
+    nothing = run("apply", basic_config, "--resume", "--yes")
+    assert nothing.exit_code == 1 and "nothing to resume" in nothing.stderr, nothing.stderr
+    fresh = run("apply", basic_config, "--yes")
+    assert fresh.exit_code == 0, fresh.stderr
+    assert run("plan", basic_config, "--detailed-exitcode").exit_code == 0
+
+
 def test_guard_rails_count_active_objects_and_cascades(tmp_path: Path, sandbox_path: Path) -> None:
     jobs = "".join(f"    J{i:02d}: {{name: Job {i}{', active: false' if i >= 10 else ''}}}\n" for i in range(60))
     config = write_config(tmp_path / "c", {"reconciler.yaml": "prune: {jobs: deactivate}\n",
