@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import string
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -191,8 +193,22 @@ def _header(data: Mapping[str, Any]) -> KindHeader:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
+    write_atomically(path, json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`: a run killed
+    meanwhile leaves the old file or the new one whole, never half a plan or half a comment. The
+    file is its owner's only (mode 600): plans and comments hold account data."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def load_plan(path: Path) -> Plan:

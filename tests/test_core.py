@@ -122,3 +122,20 @@ def test_save_and_load(tmp_path: Path) -> None:
     save_plan(plan, tmp_path / "p.json")
     again = load_plan(tmp_path / "p.json")
     assert again.changes == plan.changes and again.warnings == ("w",) and again.config_checksum == "abc"
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler import planfile
+
+    target = tmp_path / "plan.json"
+    planfile.write_atomically(target, "old plan\n")
+    assert target.read_text() == "old plan\n" and oct(target.stat().st_mode & 0o777) == "0o600"
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the run is stopped between writing and renaming
+
+    monkeypatch.setattr(planfile.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        planfile.write_atomically(target, "new plan, never whole\n")
+    assert target.read_text() == "old plan\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temporary file left behind

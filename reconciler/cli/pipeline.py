@@ -105,5 +105,6 @@ def error_comment(marker: str, error: ReconcilerError, redact: bool) -> str:
 
 
 def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    from reconciler.planfile import write_atomically
+
+    write_atomically(path, text)
