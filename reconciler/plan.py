@@ -181,17 +181,22 @@ def touched_fingerprints(changes: tuple[Change, ...] | list[Change], live: LiveS
     return prints
 
 
-def referenced_ids(changes: tuple[Change, ...] | list[Change], live: LiveState) -> dict[ObjectRef, str]:
-    """IDs of every live object the changes touch or refer to, so a saved plan can be checked
-    and applied by reading only those objects."""
+def referred(changes: tuple[Change, ...] | list[Change]) -> set[ObjectRef]:
+    """Every object the changes touch or refer to: their own, what they need, a job's client."""
     refs: set[ObjectRef] = set()
     for change in changes:
         refs.add((change.kind, change.key))
         refs.update(change.needs())
         if change.kind is Kind.JOB:
             refs.add((Kind.CLIENT, change.key[:1]))
+    return refs
+
+
+def referenced_ids(changes: tuple[Change, ...] | list[Change], live: LiveState) -> dict[ObjectRef, str]:
+    """IDs of every live object the changes touch or refer to, so a saved plan can be checked
+    and applied by reading only those objects."""
     found = {}
-    for kind, key in sorted(refs):
+    for kind, key in sorted(referred(changes)):
         obj = live.objects[kind].get(key)
         if obj is not None:
             found[(kind, key)] = obj.id

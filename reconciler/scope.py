@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
 from reconciler.model import KINDS, Key, Kind, format_key
-from reconciler.plan import Action, ObjectRef, Plan, touched_ref
+from reconciler.plan import Action, ObjectRef, Plan, referred, touched_ref
 
 _KIND_NAMES = {name: kind for kind in KINDS for name in (kind.section, kind.value)}
 _CREATING = (Action.CREATE, Action.REACTIVATE)
@@ -66,17 +66,12 @@ def limit(plan: Plan, scopes: Sequence[Scope]) -> Plan:
         f"{count} change(s) in this partial plan need {kind.value} {format_key(key)}, which only a change it leaves "
         "out creates; apply a plan that includes it first" for (kind, key), count in sorted(needing.items())]
     touched = {touched_ref(c) for c in kept}
-    referred: set[ObjectRef] = set()
-    for change in kept:
-        referred.add((change.kind, change.key))
-        referred.update(change.needs())
-        if change.kind is Kind.JOB:
-            referred.add((Kind.CLIENT, change.key[:1]))
+    refs = referred(kept)
     kinds_in_scope = {s.kind for s in scopes}
     return replace(
         plan, changes=kept, warnings=tuple(dict.fromkeys(warnings)),
         kinds={kind: header for kind, header in plan.kinds.items() if kind in kinds_in_scope},
         fingerprints={ref: value for ref, value in plan.fingerprints.items() if ref in touched},
-        ids={ref: value for ref, value in plan.ids.items() if ref in referred},
+        ids={ref: value for ref, value in plan.ids.items() if ref in refs},
         partial=tuple(dict.fromkeys([*plan.partial, *(str(s) for s in scopes)])),
     )
